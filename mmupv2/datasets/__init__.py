@@ -1,0 +1,15 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+from .classification import UPv2ClassificationDataset
+from .coco import UPv2CocoDataset
+from .errors import AnnotationError
+from .image_text_pairs import ImageTextPairDataset
+from .karpathy import KarpathyCaptionDataset, KarpathyRetrievalDataset
+from .task_dataset import TaskDatasetMixin
+from .text_lines import TextLinesDataset
+from .transforms import PackUPv2Inputs
+
+__all__ = [
+    'AnnotationError', 'ImageTextPairDataset', 'KarpathyCaptionDataset',
+    'KarpathyRetrievalDataset', 'PackUPv2Inputs', 'TaskDatasetMixin',
+    'TextLinesDataset', 'UPv2ClassificationDataset', 'UPv2CocoDataset'
+]

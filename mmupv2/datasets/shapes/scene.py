@@ -1,0 +1,214 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""Random scenes of coloured shapes, drawn with exact instance masks.
+
+A scene is 1-4 objects, each a (shape, colour, size, position) drawn over a
+textured, noisy background. Objects may overlap; later objects occlude
+earlier ones and every object keeps at least ``MIN_VISIBLE`` of its area
+visible, so its mask, box and caption stay meaningful. The largest size
+category occurs exactly once per scene, so "the shape of the largest object"
+(the classification label) is well defined.
+"""
+import math
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+#: Shape names; also the classification classes and detection categories.
+SHAPES = ('circle', 'square', 'triangle', 'diamond', 'star', 'cross', 'ring')
+#: Colour name -> base RGB; each object jitters it a little.
+COLOURS = {
+    'red': (220, 40, 40),
+    'green': (40, 180, 60),
+    'blue': (40, 80, 220),
+    'yellow': (235, 215, 40),
+    'purple': (150, 60, 190),
+    'orange': (245, 140, 30),
+    'white': (245, 245, 245),
+}
+#: Size name -> radius as a fraction of the image side.
+SIZES = {'small': 0.07, 'medium': 0.11, 'large': 0.16}
+#: Minimum visible fraction of each object after occlusion.
+MIN_VISIBLE = 0.5
+#: 3x3 grid of position words, indexed [row][col].
+POSITIONS = (('top left', 'top', 'top right'), ('left', 'center', 'right'),
+             ('bottom left', 'bottom', 'bottom right'))
+
+
+@dataclass
+class SceneObject:
+    """One drawn object.
+
+    Attributes:
+        shape (str): one of :data:`SHAPES`.
+        colour (str): one of :data:`COLOURS`.
+        size (str): one of :data:`SIZES`.
+        mask (np.ndarray): (H, W) bool, the *visible* pixels.
+        bbox (list[int]): COCO ``[x, y, w, h]`` of the visible pixels.
+        position (str): grid word of the box centre, see :data:`POSITIONS`.
+    """
+    shape: str
+    colour: str
+    size: str
+    mask: np.ndarray
+    bbox: List[int]
+    position: str
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+def _regular_polygon(cx: float, cy: float, r: float, n: int,
+                     rot: float) -> np.ndarray:
+    angles = rot + np.arange(n) * 2 * math.pi / n
+    return np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
+
+
+def _star(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
+    angles = rot - math.pi / 2 + np.arange(10) * math.pi / 5
+    radii = np.where(np.arange(10) % 2 == 0, r, 0.45 * r)
+    return np.stack(
+        [cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
+
+
+def _cross(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
+    a, b = r, 0.35 * r
+    pts = np.array([(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b),
+                    (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)])
+    c, s = math.cos(rot), math.sin(rot)
+    pts = pts @ np.array([[c, s], [-s, c]])
+    return pts + np.array([cx, cy])
+
+
+def shape_mask(shape: str, cx: float, cy: float, r: float, rot: float,
+               size: int) -> np.ndarray:
+    """Rasterise one shape of circumradius ``r`` centred at (cx, cy).
+
+    Returns:
+        np.ndarray: (size, size) bool mask of the full (unoccluded) shape.
+    """
+    canvas = np.zeros((size, size), np.uint8)
+    if shape in ('circle', 'ring'):
+        cv2.circle(canvas, (round(cx), round(cy)), round(r), 1, -1)
+        if shape == 'ring':
+            cv2.circle(canvas, (round(cx), round(cy)), round(0.55 * r), 0, -1)
+        return canvas.astype(bool)
+    if shape == 'square':
+        poly = _regular_polygon(cx, cy, r, 4, math.pi / 4)
+    elif shape == 'diamond':
+        poly = _regular_polygon(cx, cy, r, 4, 0.0)
+    elif shape == 'triangle':
+        poly = _regular_polygon(cx, cy + 0.2 * r, 1.15 * r, 3,
+                                -math.pi / 2 + rot)
+    elif shape == 'star':
+        poly = _star(cx, cy, 1.1 * r, rot)
+    elif shape == 'cross':
+        poly = _cross(cx, cy, r, rot)
+    else:
+        raise ValueError(f'unknown shape {shape!r}; expected one of {SHAPES}')
+    cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
+    return canvas.astype(bool)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A muted gradient with blotches and stripes: (size, size, 3) float."""
+    base = rng.uniform(70, 160, size=3)
+    tilt = rng.uniform(-40, 40, size=(2, 3))
+    ys, xs = np.mgrid[0:size, 0:size] / size
+    img = base + xs[..., None] * tilt[0] + ys[..., None] * tilt[1]
+    for _ in range(rng.integers(3, 7)):  # soft blotches
+        cx, cy = rng.uniform(0, size, 2)
+        rad = rng.uniform(0.1, 0.4) * size
+        weight = np.exp(-((xs * size - cx)**2 + (ys * size - cy)**2) /
+                        (2 * rad**2))
+        img += weight[..., None] * rng.uniform(-35, 35, size=3)
+    for _ in range(rng.integers(2, 6)):  # thin stripes, shape-like clutter
+        p0 = tuple(int(v) for v in rng.integers(0, size, 2))
+        p1 = tuple(int(v) for v in rng.integers(0, size, 2))
+        colour = tuple(float(v) for v in base + rng.uniform(-45, 45, 3))
+        cv2.line(img, p0, p1, colour, int(rng.integers(1, 3)))
+    return img
+
+
+def _position_word(bbox: List[int], size: int) -> str:
+    x, y, w, h = bbox
+    col = min(int((x + w / 2) / size * 3), 2)
+    row = min(int((y + h / 2) / size * 3), 2)
+    return POSITIONS[row][col]
+
+
+def _sample_sizes(rng: np.random.Generator, n: int) -> List[str]:
+    """``n`` size names in which the largest category occurs exactly once."""
+    names = list(SIZES)
+    top = int(rng.integers(0, len(names))) if n == 1 else int(
+        rng.integers(1, len(names)))
+    rest = [names[int(rng.integers(0, top))] for _ in range(n - 1)]
+    return [names[top]] + rest
+
+
+def _keeps_visible(full_masks: List[np.ndarray]) -> bool:
+    """Whether every mask keeps ``MIN_VISIBLE`` of its area once the masks
+    after it (drawn on top) are removed."""
+    covered = np.zeros_like(full_masks[0])
+    for full in reversed(full_masks):
+        if (full & ~covered).sum() < MIN_VISIBLE * full.sum():
+            return False
+        covered |= full
+    return True
+
+
+def draw_scene(rng: np.random.Generator, size: int = 160,
+               max_tries: int = 50) -> Tuple[np.ndarray, List[SceneObject]]:
+    """Draw one scene.
+
+    Args:
+        rng: the generator that fixes everything random in the scene.
+        size: image side in pixels.
+        max_tries: placement attempts per object before the scene is redrawn
+            with fewer objects.
+
+    Returns:
+        tuple: the RGB image, (size, size, 3) uint8, and its objects in
+        drawing order (later ones on top), largest first in size category.
+    """
+    num = int(rng.integers(1, 5))
+    while True:
+        sizes = _sample_sizes(rng, num)
+        placed: List[Tuple[str, str, str, np.ndarray]] = []
+        for size_name in sizes:
+            for _ in range(max_tries):
+                shape = SHAPES[int(rng.integers(0, len(SHAPES)))]
+                colour = list(COLOURS)[int(rng.integers(0, len(COLOURS)))]
+                r = SIZES[size_name] * size * rng.uniform(0.9, 1.1)
+                margin = 1.15 * r + 1
+                cx, cy = rng.uniform(margin, size - margin, 2)
+                full = shape_mask(shape, cx, cy, r, rng.uniform(-0.35, 0.35),
+                                  size)
+                if _keeps_visible([p[3] for p in placed] + [full]):
+                    placed.append((shape, colour, size_name, full))
+                    break
+            else:
+                break
+        if len(placed) == num:
+            break
+        num -= 1  # crowded: try again with one object fewer
+
+    img = _background(rng, size)
+    objects = []
+    covered = np.zeros((size, size), bool)
+    for shape, colour, size_name, full in reversed(placed):
+        visible = full & ~covered  # later (top) objects were drawn first
+        covered |= full
+        rgb = np.array(COLOURS[colour], float) + rng.uniform(-20, 20, 3)
+        img[visible] = rgb
+        ys, xs = np.nonzero(visible)
+        bbox = [int(xs.min()), int(ys.min()),
+                int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+        objects.append(
+            SceneObject(shape, colour, size_name, visible, bbox,
+                        _position_word(bbox, size)))
+    objects.reverse()
+    img += rng.normal(0, 8, img.shape)  # sensor noise over everything
+    return np.clip(np.round(img), 0, 255).astype(np.uint8), objects

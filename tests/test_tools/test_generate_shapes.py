@@ -1,0 +1,30 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+import json
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def test_cli_writes_every_format(tmp_path):
+    out = tmp_path / 's'
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'misc', 'generate_shapes.py'), '--out',
+        str(out), '--num-train', '5', '--num-val', '2', '--seed', '1',
+        '--img-size', '64'
+    ], capture_output=True, text=True, check=True)
+    assert 'wrote 5 train / 2 val images' in proc.stdout
+    for rel in ('images/train/000004.png', 'images/val/000001.png',
+                'annotations/instances_train.json',
+                'annotations/instances_val.json',
+                'annotations/captions_val.json',
+                'annotations/karpathy_shapes.json',
+                'annotations/pairs_train.jsonl', 'classification/train.txt',
+                'classification/classes.txt', 'text/train.txt',
+                'tokenizer/tokenizer.json', 'meta.json'):
+        assert (out / rel).exists(), rel
+    meta = json.loads((out / 'meta.json').read_text())
+    assert (meta['num_train'], meta['num_val'], meta['seed'],
+            meta['img_size']) == (5, 2, 1, 64)
