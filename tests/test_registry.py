@@ -4,8 +4,8 @@ themselves, and reach the other OpenMMLab packages by scope prefix."""
 import subprocess
 import sys
 
-from mmengine.registry import DefaultScope
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import DefaultScope
 
 from mmupv2 import registry
 from mmupv2.utils import register_all_modules
@@ -36,7 +36,7 @@ print(type(ds).__module__, len(ds))
 """
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, check=True).stdout
-    assert out.split() == ['mmupv2.datasets.coco', '6']
+    assert out.splitlines()[-1].split() == ['mmupv2.datasets.coco', '6']
 
 
 def test_cross_scope_build():

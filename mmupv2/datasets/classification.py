@@ -6,6 +6,7 @@ from mmengine.fileio import get_file_backend, list_from_file
 from mmpretrain.datasets import CustomDataset
 
 from mmupv2.registry import DATASETS
+
 from .errors import AnnotationError
 from .task_dataset import TaskDatasetMixin
 

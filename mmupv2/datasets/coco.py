@@ -7,6 +7,7 @@ from typing import List, Union
 from mmdet.datasets import CocoDataset
 
 from mmupv2.registry import DATASETS
+
 from .errors import AnnotationError
 from .task_dataset import TaskDatasetMixin
 

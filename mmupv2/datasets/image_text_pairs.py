@@ -9,6 +9,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.fileio import get_file_backend
 
 from mmupv2.registry import DATASETS
+
 from .errors import AnnotationError
 from .task_dataset import TaskDatasetMixin
 

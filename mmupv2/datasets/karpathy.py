@@ -13,6 +13,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.fileio import get_file_backend
 
 from mmupv2.registry import DATASETS
+
 from .errors import AnnotationError, load_json_file
 from .task_dataset import TaskDatasetMixin
 

@@ -3,7 +3,9 @@
 import os.path as osp
 from typing import Optional
 
+from mmupv2.registry import TRANSFORMS
 from mmupv2.structures import check_task
+
 from .errors import check_path_exists
 
 
@@ -18,6 +20,12 @@ class TaskDatasetMixin:
     they cost no memory on large data sets. Before loading anything the mixin
     checks that the local ``data_root`` and ``ann_file`` exist and, if not,
     raises an error that names the config key and the path.
+
+    The ``pipeline`` is built with mmupv2's ``TRANSFORMS`` registry whatever
+    the current default scope (mmpretrain's data sets would otherwise build it
+    in the ``mmpretrain`` scope): ``PackUPv2Inputs`` and unprefixed mmcv
+    transforms are found directly, mmdet's / mmpretrain's with their prefix
+    (``'mmdet.LoadAnnotations'``).
 
     Args:
         task: one of :data:`mmupv2.structures.TASKS`; defaults to the class
@@ -41,6 +49,10 @@ class TaskDatasetMixin:
         if ann_file and not osp.isabs(ann_file) and '://' not in ann_file:
             ann_file = osp.join(data_root, ann_file)
         check_path_exists(ann_file, 'ann_file', owner)
+        kwargs['pipeline'] = [
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in kwargs.get('pipeline', ())
+        ]
         super().__init__(*args, **kwargs)
 
     def get_data_info(self, idx: int) -> dict:

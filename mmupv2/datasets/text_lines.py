@@ -5,6 +5,7 @@ from typing import List
 from mmengine.dataset import BaseDataset
 
 from mmupv2.registry import DATASETS
+
 from .errors import AnnotationError
 from .task_dataset import TaskDatasetMixin
 

@@ -77,11 +77,10 @@ class UPv2DataSample(DetDataSample):
     def set_pred_score(self, value: torch.Tensor) -> 'UPv2DataSample':
         """Set ``pred_score``, a 1-D float tensor of per-class (or per-gallery
         item) scores."""
-        score = format_score(value)
-        if score.ndim != 1:
-            raise ValueError(
-                f'pred_score must be 1-D (num_classes,), got {score.shape}')
-        self.set_field(score, 'pred_score', dtype=torch.Tensor)
+        if getattr(value, 'ndim', 1) != 1:
+            raise ValueError('pred_score must be 1-D (num_classes,), got '
+                             f'shape {tuple(value.shape)}')
+        self.set_field(format_score(value), 'pred_score', dtype=torch.Tensor)
         return self
 
     # -------------------------------------------------------------- texts

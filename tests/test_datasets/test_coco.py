@@ -75,7 +75,8 @@ def test_bad_annotation(shapes_root, coco_val, tmp_path, field, value, match):
     assert f"annotation id {ann['id']}" in str(info.value)
     # 'warn' skips the bad annotation and keeps the rest
     ds = _build(shapes_root, path, bad_annotation='warn')
-    total = sum(len(d['instances']) for d in ds.data_list)
+    total = sum(
+        len(ds.get_data_info(i)['instances']) for i in range(len(ds)))
     assert total == len(coco_val['annotations']) - 1
 
 

@@ -39,7 +39,7 @@ def test_tsv(shapes_root, tmp_path):
     ('.jsonl', json.dumps({'image': 'a.png'}) + '\n', "'caption'"),
     ('.jsonl', json.dumps({'image': 'a.png', 'caption': ' '}) + '\n',
      'empty caption'),
-    ('.tsv', 'a.png\tx\ty\n', '2 field'),
+    ('.tsv', 'a.png\tx\ty\n', 'got 3 field'),
 ])
 def test_bad_lines(shapes_root, tmp_path, suffix, content, match):
     path = tmp_path / f'pairs{suffix}'

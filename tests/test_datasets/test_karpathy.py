@@ -4,8 +4,11 @@ import os.path as osp
 
 import pytest
 
-from mmupv2.datasets import (AnnotationError, KarpathyCaptionDataset,
-                             KarpathyRetrievalDataset)
+from mmupv2.datasets import (
+    AnnotationError,
+    KarpathyCaptionDataset,
+    KarpathyRetrievalDataset,
+)
 
 PIPELINE = [dict(type='mmpretrain.LoadImageFromFile'),
             dict(type='PackUPv2Inputs')]

@@ -10,8 +10,13 @@ import pycocotools.mask as mask_util
 import pytest
 from pycocotools.coco import COCO
 
-from mmupv2.datasets.shapes import (COLOURS, SHAPES, SIZES, draw_scene,
-                                    generate_shapes)
+from mmupv2.datasets.shapes import (
+    COLOURS,
+    SHAPES,
+    SIZES,
+    draw_scene,
+    generate_shapes,
+)
 
 
 def _all_files(root):
@@ -45,7 +50,7 @@ def test_scene_objects_and_background():
         assert 1 <= len(objects) <= 4
         counts.add(len(objects))
         sizes = [o.size for o in objects]
-        largest = min(sizes, key=list(SIZES).index)
+        largest = max(sizes, key=list(SIZES).index)
         assert sizes.count(largest) == 1  # classification label well-defined
         union = np.zeros((96, 96), bool)
         for obj in objects:

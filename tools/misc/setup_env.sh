@@ -113,7 +113,7 @@ if ! all_satisfied requirements/runtime.txt requirements/tests.txt; then
     "${PIP[@]}" install -q -r requirements/runtime.txt -r requirements/tests.txt \
         -c requirements/mmcv.txt
 fi
-if ! "$PY" -c "import mmupv2" >/dev/null 2>&1; then
+if ! have "mmupv2"; then
     log "installing mmupv2 (editable)"
     "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 fi

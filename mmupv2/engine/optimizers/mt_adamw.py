@@ -1,0 +1,172 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""MT-AdamW: AdamW for unmixed multi-task training (paper Sec. 4.4)."""
+import math
+from typing import Callable, Iterable, List, Optional, Tuple
+
+import torch
+from torch.optim import Optimizer
+
+from mmupv2.registry import OPTIMIZERS
+
+
+@OPTIMIZERS.register_module()
+class MTAdamW(Optimizer):
+    r"""AdamW whose every step is balanced for the task that produced it.
+
+    When task :math:`k` (sampling ratio :math:`s_k`, loss weight
+    :math:`\omega_k`) is sampled at step :math:`t`, for every parameter
+    :math:`\theta` with a gradient:
+
+    .. math::
+
+        g_t &= \omega_k \, \nabla L_{t,k}(\theta_{t-1}) \,/\,
+               \lVert \nabla L_{t,k}(\theta_{t-1}) \rVert_2 \\
+        m_t &= \beta_1 m_{t-1} + \frac{1 - \beta_1}{s_k} g_t \\
+        v_t &= \beta_2 v_{t-1} + \frac{1 - \beta_2}{s_k} g_t^2 \\
+        \hat m_t &= m_t / (1 - \beta_1^t), \quad
+        \hat v_t = v_t / (1 - \beta_2^t) \\
+        \theta_t &= \theta_{t-1} (1 - \alpha \lambda)
+                    - \alpha \, \hat m_t / (\sqrt{\hat v_t} + \epsilon)
+
+    - The norm :math:`\lVert\cdot\rVert_2` is the *global* L2 norm over all
+      parameters (of every group) that have a gradient this step. A zero norm
+      (all gradients zero) leaves the gradient as it is instead of dividing
+      by zero.
+    - :math:`1/s_k` on both moments compensates for the task being sampled
+      only a fraction :math:`s_k` of the steps, so that each task's expected
+      contribution to the moments does not depend on its sampling ratio.
+    - :math:`t` is the optimizer's global step count (every ``step()``
+      call), kept in each parameter group as ``'step'``; bias correction uses
+      it for every parameter, also for one that had no gradient in some steps
+      (its moments are then left untouched, as in ``torch.optim.AdamW``).
+    - Weight decay :math:`\lambda` is decoupled, as in ``torch.optim.AdamW``;
+      :math:`\alpha` is the group's learning rate (``lr_mult`` from
+      ``paramwise_cfg`` acts on it).
+
+    The paper writes the moment updates with :math:`\beta` and
+    :math:`1-\beta` swapped; the formula above is the standard notation the
+    paper means (it reduces to AdamW for :math:`s_k = \omega_k = 1` up to the
+    gradient normalisation).
+
+    Call :meth:`set_task` before :meth:`step` (``MultiTaskLoop`` does); the
+    values stay until the next call. Without any call the optimizer acts as
+    :math:`s_k = 1, \omega_k = 1`.
+
+    Under mmengine's ``AmpOptimWrapper`` the ``GradScaler`` unscales the
+    gradients before it calls :meth:`step`, so the norm is the norm of the
+    true gradient; a step with inf/NaN gradients is skipped by the scaler.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate :math:`\alpha`.
+        betas: :math:`(\beta_1, \beta_2)`.
+        eps: :math:`\epsilon`.
+        weight_decay: :math:`\lambda` (decoupled).
+    """
+
+    def __init__(self,
+                 params: Iterable,
+                 lr: float = 1e-4,
+                 betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8,
+                 weight_decay: float = 1e-4) -> None:
+        if lr < 0:
+            raise ValueError(f'invalid learning rate: {lr}')
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f'invalid betas: {betas}')
+        if eps < 0:
+            raise ValueError(f'invalid eps: {eps}')
+        if weight_decay < 0:
+            raise ValueError(f'invalid weight_decay: {weight_decay}')
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, step=0)
+        super().__init__(params, defaults)
+        self.sampling_ratio = 1.0
+        self.scale = 1.0
+
+    def set_task(self, sampling_ratio: float = 1.0,
+                 scale: float = 1.0) -> None:
+        """Declare the task of the coming :meth:`step`.
+
+        Args:
+            sampling_ratio: :math:`s_k`, the probability of sampling the task
+                (in ``(0, 1]``).
+            scale: :math:`\\omega_k`, the task's loss weight (``>= 0``).
+        """
+        if not 0.0 < sampling_ratio <= 1.0:
+            raise ValueError(
+                f'sampling_ratio must be in (0, 1], got {sampling_ratio}')
+        if scale < 0:
+            raise ValueError(f'scale must be >= 0, got {scale}')
+        self.sampling_ratio = float(sampling_ratio)
+        self.scale = float(scale)
+
+    def _grads_with_params(self, group: dict) -> Tuple[List, List]:
+        params = [p for p in group['params'] if p.grad is not None]
+        for p in params:
+            if p.grad.is_sparse:
+                raise RuntimeError('MTAdamW does not support sparse gradients')
+        return params, [p.grad for p in params]
+
+    @torch.no_grad()
+    def global_grad_norm(self) -> torch.Tensor:
+        """L2 norm of all gradients of all groups (a 0-d tensor)."""
+        grads = [
+            p.grad for group in self.param_groups for p in group['params']
+            if p.grad is not None
+        ]
+        if not grads:
+            return torch.zeros(())
+        norms = torch._foreach_norm(grads)
+        return torch.linalg.vector_norm(
+            torch.stack([n.to(norms[0].device) for n in norms]))
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable] = None):
+        """Do one MT-AdamW update (see the class docstring)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        norm = float(self.global_grad_norm())
+        grad_coef = self.scale / norm if norm > 0 else self.scale
+        for group in self.param_groups:
+            group['step'] += 1
+            params, grads = self._grads_with_params(group)
+            if not params:
+                continue
+            beta1, beta2 = group['betas']
+            lr, eps, step = group['lr'], group['eps'], group['step']
+            exp_avgs, exp_avg_sqs = [], []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state['exp_avg'] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format)
+                    state['exp_avg_sq'] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format)
+                exp_avgs.append(state['exp_avg'])
+                exp_avg_sqs.append(state['exp_avg_sq'])
+
+            if group['weight_decay'] != 0:
+                torch._foreach_mul_(params, 1 - lr * group['weight_decay'])
+            # m = b1 m + (1 - b1) / s * (c g), v = b2 v + (1 - b2) / s (c g)^2
+            # with c = scale / ||grad||; the scaled gradient is never copied.
+            torch._foreach_mul_(exp_avgs, beta1)
+            torch._foreach_add_(
+                exp_avgs, grads,
+                alpha=(1 - beta1) * grad_coef / self.sampling_ratio)
+            torch._foreach_mul_(exp_avg_sqs, beta2)
+            torch._foreach_addcmul_(
+                exp_avg_sqs, grads, grads,
+                value=(1 - beta2) * grad_coef**2 / self.sampling_ratio)
+
+            bias_correction1 = 1 - beta1**step
+            bias_correction2 = 1 - beta2**step
+            denom = torch._foreach_sqrt(exp_avg_sqs)
+            torch._foreach_div_(denom, math.sqrt(bias_correction2))
+            torch._foreach_add_(denom, eps)
+            torch._foreach_addcdiv_(
+                params, exp_avgs, denom, value=-lr / bias_correction1)
+        return loss

@@ -1,0 +1,140 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from mmupv2.engine.optimizers import MTAdamW
+
+
+def reference_step(params, grads, states, step, lrs, s_k, w_k, betas, eps,
+                   wd):
+    """MT-AdamW written from the formula, one tensor at a time."""
+    norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
+    b1, b2 = betas
+    for p, g, st, lr in zip(params, grads, states, lrs):
+        g = w_k * g / norm
+        st['m'] = b1 * st['m'] + (1 - b1) / s_k * g
+        st['v'] = b2 * st['v'] + (1 - b2) / s_k * g**2
+        m_hat = st['m'] / (1 - b1**step)
+        v_hat = st['v'] / (1 - b2**step)
+        p.mul_(1 - lr * wd)
+        p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+
+
+def test_matches_formula_float64():
+    torch.manual_seed(0)
+    shapes = [(5, 3), (7, ), (2, 2, 2)]
+    params = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    ref = [p.clone() for p in params]
+    opt_params = [nn.Parameter(p.clone()) for p in params]
+    lrs = [1e-2, 1e-2, 3e-3]  # two groups, different lr
+    opt = MTAdamW([
+        dict(params=opt_params[:2], lr=1e-2),
+        dict(params=opt_params[2:], lr=3e-3)
+    ], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05)
+    states = [dict(m=torch.zeros_like(p), v=torch.zeros_like(p))
+              for p in params]
+    tasks = [(0.5, 1.0), (0.3, 2.0), (0.2, 0.5)]
+    gen = torch.Generator().manual_seed(1)
+    for step in range(1, 31):
+        s_k, w_k = tasks[int(torch.randint(0, 3, (1, ), generator=gen))]
+        grads = [torch.randn(s, dtype=torch.float64, generator=gen) * 3
+                 for s in shapes]
+        for p, g in zip(opt_params, grads):
+            p.grad = g.clone()
+        opt.set_task(sampling_ratio=s_k, scale=w_k)
+        opt.step()
+        reference_step(ref, grads, states, step, lrs, s_k, w_k, (0.9, 0.99),
+                       1e-8, 0.05)
+        for p, r in zip(opt_params, ref):
+            torch.testing.assert_close(p.data, r, atol=1e-6, rtol=0)
+
+
+def test_defaults_without_set_task_equal_unit_task():
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = MTAdamW(a.parameters(), lr=0.1), MTAdamW(
+        b.parameters(), lr=0.1)
+    x = torch.randn(8, 4)
+    for _ in range(3):
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+        opt_b.set_task(1.0, 1.0)
+        opt_a.step()
+        opt_b.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_scale_invariance_and_zero_gradient():
+    """The gradient is normalised: scaling the loss changes nothing; an
+    all-zero gradient gives no NaN (only weight decay acts)."""
+    torch.manual_seed(0)
+    base = nn.Linear(3, 2)
+    results = []
+    for factor in (1.0, 1000.0):
+        model = copy.deepcopy(base)
+        opt = MTAdamW(model.parameters(), lr=0.1, weight_decay=0)
+        (factor * model(torch.ones(1, 3)).sum()).backward()
+        opt.step()
+        results.append(model.weight.detach().clone())
+    torch.testing.assert_close(results[0], results[1])
+    model = copy.deepcopy(base)
+    opt = MTAdamW(model.parameters(), lr=0.1, weight_decay=0.1)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    assert torch.isfinite(model.weight).all()
+    torch.testing.assert_close(model.weight, base.weight * (1 - 0.1 * 0.1))
+
+
+def test_converges_on_quadratic():
+    target = torch.tensor([1.0, -2.0, 3.0])
+    x = nn.Parameter(torch.zeros(3))
+    opt = MTAdamW([x], lr=0.05, weight_decay=0)
+    for i in range(400):
+        opt.zero_grad()
+        (x - target).pow(2).sum().backward()
+        opt.set_task(sampling_ratio=(0.5, 0.25)[i % 2], scale=1.0)
+        opt.step()
+    torch.testing.assert_close(x.detach(), target, atol=0.05, rtol=0)
+
+
+def test_state_dict_round_trip():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = MTAdamW(model.parameters(), lr=0.01)
+    x = torch.randn(5, 4)
+
+    def train(m, o, steps):
+        for _ in range(steps):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            o.set_task(0.4, 1.5)
+            o.step()
+
+    train(model, opt, 3)
+    clone = copy.deepcopy(model)
+    opt2 = MTAdamW(clone.parameters(), lr=0.5)
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert opt2.param_groups[0]['step'] == 3
+    assert opt2.param_groups[0]['lr'] == 0.01
+    train(model, opt, 2)
+    train(clone, opt2, 2)
+    for p, q in zip(model.parameters(), clone.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_bad_arguments():
+    p = [nn.Parameter(torch.zeros(1))]
+    with pytest.raises(ValueError, match='sampling_ratio'):
+        MTAdamW(p).set_task(sampling_ratio=0)
+    with pytest.raises(ValueError, match='scale'):
+        MTAdamW(p).set_task(scale=-1)
+    with pytest.raises(ValueError, match='betas'):
+        MTAdamW(p, betas=(1.0, 0.9))
