@@ -102,8 +102,10 @@ if ! have "mmcv==2.1.0" || ! mmcv_has_ops; then
         log "using cached mmcv wheel $WHEEL"
     fi
     "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL"
-    # mmcv's own runtime dependencies
-    "${PIP[@]}" install -q addict packaging Pillow pyyaml yapf regex
+    # mmcv's own runtime dependencies (it imports mmengine and cv2)
+    "${PIP[@]}" install -q addict packaging Pillow pyyaml yapf regex \
+        "$(grep '^mmengine==' requirements/runtime.txt)" \
+        "$(grep '^opencv-python==' requirements/runtime.txt)"
     mmcv_has_ops || { log "mmcv installed but its ops do not load"; exit 1; }
 fi
 
