@@ -11,6 +11,7 @@ from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
@@ -43,6 +44,10 @@ LOOPS = Registry(
     'loop', parent=MMENGINE_LOOPS, locations=['mmupv2.engine.runner'])
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, locations=['mmupv2.engine.hooks'])
+LOG_PROCESSORS = Registry(
+    'log_processor',
+    parent=MMENGINE_LOG_PROCESSORS,
+    locations=['mmupv2.engine.runner'])
 
 # Data
 DATASETS = Registry(

@@ -1,0 +1,36 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""Which task an iteration trains under unmixed sampling."""
+from typing import List, Sequence
+
+import numpy as np
+
+
+def normalise_ratios(ratios: Sequence[float]) -> List[float]:
+    """Scale non-negative sampling ratios to sum to one.
+
+    Raises:
+        ValueError: a ratio is negative or all are zero.
+    """
+    ratios = [float(r) for r in ratios]
+    if any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ValueError(
+            f'sampling ratios must be >= 0 and not all 0, got {ratios}')
+    total = sum(ratios)
+    return [r / total for r in ratios]
+
+
+def scheduled_entry(seed: int, iteration: int,
+                    ratios: Sequence[float]) -> int:
+    """The index of the task entry that trains at ``iteration``.
+
+    A pure function of ``(seed, iteration)``: every rank computes the same
+    answer without communication, and a resumed run continues the same
+    schedule. Entry ``k`` is drawn with probability ``ratios[k]`` (they must
+    sum to one; see :func:`normalise_ratios`).
+    """
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(iteration)])
+    u = rng.random()
+    cumulative = np.cumsum(ratios)
+    return int(min(np.searchsorted(cumulative, u, side='right'),
+                   len(ratios) - 1))
+
