@@ -1,1 +1,7 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+from .decoders import *  # noqa: F401,F403
+from .image_encoders import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .region_proposal import *  # noqa: F401,F403
+from .tasks import *  # noqa: F401,F403
+from .text_encoders import *  # noqa: F401,F403

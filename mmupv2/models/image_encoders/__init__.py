@@ -1,0 +1,4 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+from .outputs import ImageEncoderOutput
+
+__all__ = ['ImageEncoderOutput']
