@@ -1,5 +1,5 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-from .classification import UPv2ClassificationDataset
+from .classification import UPv2ClassificationDataset, UPv2ImageNetDataset
 from .coco import UPv2CocoDataset
 from .errors import AnnotationError
 from .image_text_pairs import ImageTextPairDataset
@@ -11,5 +11,6 @@ from .transforms import PackUPv2Inputs
 __all__ = [
     'AnnotationError', 'ImageTextPairDataset', 'KarpathyCaptionDataset',
     'KarpathyRetrievalDataset', 'PackUPv2Inputs', 'TaskDatasetMixin',
-    'TextLinesDataset', 'UPv2ClassificationDataset', 'UPv2CocoDataset'
+    'TextLinesDataset', 'UPv2ClassificationDataset', 'UPv2CocoDataset',
+    'UPv2ImageNetDataset'
 ]

@@ -4,6 +4,7 @@ from typing import List
 
 from mmengine.fileio import get_file_backend, list_from_file
 from mmpretrain.datasets import CustomDataset
+from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
 
 from mmupv2.registry import DATASETS
 
@@ -59,3 +60,11 @@ class UPv2ClassificationDataset(TaskDatasetMixin, CustomDataset):
                 dict(img_path=backend.join_path(self.img_prefix, filename),
                      gt_label=label))
         return data_list
+
+
+@DATASETS.register_module()
+class UPv2ImageNetDataset(UPv2ClassificationDataset):
+    """ImageNet-1k: :class:`UPv2ClassificationDataset` with the 1000 class
+    names of mmpretrain's ``ImageNet`` (``'tench, Tinca tinca'``, ...; the
+    comma-separated synonyms are the class's text targets)."""
+    METAINFO = {'classes': IMAGENET_CATEGORIES}

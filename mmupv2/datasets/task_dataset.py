@@ -9,6 +9,24 @@ from mmupv2.structures import check_task
 from .errors import check_path_exists
 
 
+def build_transform(cfg: dict):
+    """Build a pipeline step with mmupv2's ``TRANSFORMS`` registry.
+
+    ``PackUPv2Inputs`` and mmcv's transforms are found by their bare names;
+    another package's transform is named with its prefix
+    (``'mmpretrain.RandAugment'``, ``'mmdet.LoadAnnotations'``) and built
+    *in that package's scope*, so that the transforms it builds itself by
+    bare name (RandAugment's policies) are found too.
+    """
+    cfg = dict(cfg)
+    obj_type = cfg.get('type')
+    if isinstance(obj_type, str) and '.' in obj_type \
+            and '_scope_' not in cfg:
+        scope, name = obj_type.split('.', 1)
+        cfg.update(type=name, _scope_=scope)
+    return TRANSFORMS.build(cfg)
+
+
 class TaskDatasetMixin:
     """Adds ``task`` and ``dataset_name`` to every sample of a data set.
 
@@ -21,11 +39,9 @@ class TaskDatasetMixin:
     checks that the local ``data_root`` and ``ann_file`` exist and, if not,
     raises an error that names the config key and the path.
 
-    The ``pipeline`` is built with mmupv2's ``TRANSFORMS`` registry whatever
-    the current default scope (mmpretrain's data sets would otherwise build it
-    in the ``mmpretrain`` scope): ``PackUPv2Inputs`` and unprefixed mmcv
-    transforms are found directly, mmdet's / mmpretrain's with their prefix
-    (``'mmdet.LoadAnnotations'``).
+    The ``pipeline`` is built by :func:`build_transform`, whatever the
+    current default scope (mmpretrain's data sets would otherwise build it in
+    the ``mmpretrain`` scope).
 
     Args:
         task: one of :data:`mmupv2.structures.TASKS`; defaults to the class
@@ -50,7 +66,7 @@ class TaskDatasetMixin:
             ann_file = osp.join(data_root, ann_file)
         check_path_exists(ann_file, 'ann_file', owner)
         kwargs['pipeline'] = [
-            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            build_transform(t) if isinstance(t, dict) else t
             for t in kwargs.get('pipeline', ())
         ]
         super().__init__(*args, **kwargs)

@@ -1,0 +1,17 @@
+# BookCorpus + English Wikipedia for masked language modelling: one UTF-8
+# text file, one passage per line (data/books_wiki/train.txt); see
+# docs/datasets.md. Batch 256 per GPU (paper Table 8).
+_base_ = ['./pipelines.py']
+books_wiki_train_dataloader = dict(
+    batch_size=256,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='TextLinesDataset',
+        dataset_name='books_wiki',
+        data_root='data/books_wiki/',
+        ann_file='train.txt',
+        min_chars=16,
+        pipeline={{_base_.mlm_pipeline}}))
