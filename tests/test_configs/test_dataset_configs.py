@@ -102,3 +102,32 @@ def test_missing_data_root_names_the_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="data_root='.*nowhere'"):
         _build(cfg.imagenet_val_dataloader_224, str(tmp_path), 'nowhere')
     assert torch.__version__  # the suite's torch is importable
+
+
+def test_shapes_config(shapes_root):
+    init_default_scope('mmupv2')
+    cfg = Config.fromfile(osp.join(BASE, 'shapes.py'))
+    loaders = dict(cfg.shapes_train_dataloaders)
+    loaders.update({f'val_{k}': v
+                    for k, v in cfg.shapes_val_dataloaders.items()})
+    tasks = set()
+    for name, loader in loaders.items():
+        ds_cfg = loader.dataset.copy()
+        ds_cfg.data_root = shapes_root
+        if 'classes' in ds_cfg:
+            ds_cfg.classes = osp.join(shapes_root, 'classification',
+                                      'classes.txt')
+        ds = DATASETS.build(ds_cfg)
+        packed = ds[0]
+        tasks.add(packed['data_samples'].task)
+        if ds.task != 'mlm':
+            assert packed['inputs'].shape == (3, 96, 96), name
+    assert tasks == {'classification', 'detection', 'instance_segmentation',
+                     'captioning', 'retrieval', 'mlm'}
+    assert set(cfg.shapes_val_evaluators) == set(cfg.shapes_val_dataloaders)
+    for metric in cfg.shapes_val_evaluators.values():
+        metric = dict(metric)
+        if 'ann_file' in metric:
+            metric['ann_file'] = osp.join(shapes_root, 'annotations',
+                                          'instances_val.json')
+        assert METRICS.build(metric).prefix == metric['prefix']
