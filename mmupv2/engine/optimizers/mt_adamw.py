@@ -162,11 +162,16 @@ class MTAdamW(Optimizer):
                 exp_avg_sqs, grads, grads,
                 value=(1 - beta2) * grad_coef**2 / self.sampling_ratio)
 
+            # m_hat / (sqrt(v_hat) + eps) with m_hat = m / bc1, v_hat = v / bc2
+            # is, exactly, sqrt(bc2) / bc1 * m / (sqrt(v) + eps * sqrt(bc2)):
+            # the bias corrections go into two scalars, which saves a pass
+            # over the denominator (a division of every element by
+            # sqrt(bc2)) per step.
             bias_correction1 = 1 - beta1**step
-            bias_correction2 = 1 - beta2**step
+            bias_correction2_sqrt = math.sqrt(1 - beta2**step)
             denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denom, math.sqrt(bias_correction2))
-            torch._foreach_add_(denom, eps)
+            torch._foreach_add_(denom, eps * bias_correction2_sqrt)
             torch._foreach_addcdiv_(
-                params, exp_avgs, denom, value=-lr / bias_correction1)
+                params, exp_avgs, denom,
+                value=-lr * bias_correction2_sqrt / bias_correction1)
         return loss
