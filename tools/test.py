@@ -1,0 +1,131 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""Evaluate a checkpoint on every task and data set of a config in one run
+(mmdet's ``tools/test.py`` for mmupv2).
+
+Prints one table of (task, data set, metric, value) and, with
+``--out-metrics FILE``, writes the same rows as JSON. Examples::
+
+    python tools/test.py CONFIG CHECKPOINT [--out-metrics metrics.json]
+    bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [ARGS]     # torchrun
+
+See ``docs/train_test.md``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+from mmdet.utils import setup_cache_size_limit_of_dynamo
+from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+
+# importing mmupv2 installs its checkpoint loader (torch >= 2.6)
+from mmupv2.engine.runner.launch import build_runner, prepare_cpu_distributed
+from mmupv2.engine.runner.metrics_summary import (
+    dump_rows,
+    loop_dataset_tasks,
+    metrics_to_rows,
+    rows_to_table,
+)
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a Uni-Perceiver v2 model on every '
+        'data set of its config')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out-metrics',
+        metavar='FILE',
+        help='write the summary (task, data set, metric, value) as JSON')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    # torch.distributed.launch passes `--local-rank` since PyTorch 2.0
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command line to ``cfg`` (in place), as mmdet does."""
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+    return cfg
+
+
+def summarize(metrics: Dict[str, object], test_loop,
+              args: argparse.Namespace) -> str:
+    """Log one table of all metrics and write ``--out-metrics`` (rank 0).
+
+    Returns:
+        str: the table.
+    """
+    rows = metrics_to_rows(metrics, loop_dataset_tasks(test_loop))
+    table = rows_to_table(rows, title=f'Test: {osp.basename(args.checkpoint)}')
+    if is_main_process():
+        print_log('\n' + table, logger='current')
+        if args.out_metrics:
+            dump_rows(
+                rows,
+                args.out_metrics,
+                config=args.config,
+                checkpoint=args.checkpoint)
+            print_log(
+                f'metrics written to {args.out_metrics}', logger='current')
+    return table
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+
+    # Reduce the number of repeated compilations and improve
+    # testing speed.
+    setup_cache_size_limit_of_dynamo()
+
+    # load config; its default_scope ('mmupv2') finds mmupv2's modules
+    cfg = Config.fromfile(args.config)
+    merge_args(cfg, args)
+
+    # gloo process group and CPU model wrappers when there is no GPU
+    prepare_cpu_distributed(cfg)
+
+    # build the runner from config
+    runner = build_runner(cfg)
+
+    # start testing: every data set of test_dataloader (MultiTaskTestLoop)
+    metrics = runner.test()
+    summarize(metrics, runner.test_loop, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
