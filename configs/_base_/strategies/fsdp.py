@@ -5,7 +5,9 @@
 # config's OptimWrapper (AmpOptimWrapper with --amp, sharded grad scaler);
 # `use_orig_params=True` keeps the per-parameter groups of paramwise_cfg and
 # MT-AdamW. 'full' state dicts are gathered on rank 0, so the checkpoints
-# load into a plain Runner (tools/test.py) as any other.
+# load into a plain Runner (tools/test.py) as any other. With MTAdamW set
+# optim_wrapper.optimizer.sharded_grads=True: each rank holds a gradient
+# shard, and the global norm must sum over ranks.
 runner_type = 'FlexibleRunner'
 strategy = dict(
     type='FSDPStrategy',

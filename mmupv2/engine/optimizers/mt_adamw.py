@@ -4,6 +4,7 @@ import math
 from typing import Callable, Iterable, List, Optional, Tuple
 
 import torch
+import torch.distributed as dist
 from torch.optim import Optimizer
 
 from mmupv2.registry import OPTIMIZERS
@@ -56,12 +57,20 @@ class MTAdamW(Optimizer):
     gradients before it calls :meth:`step`, so the norm is the norm of the
     true gradient; a step with inf/NaN gradients is skipped by the scaler.
 
+    Sharded training (FSDP ``FULL_SHARD`` / ``SHARD_GRAD_OP``, ZeRO-2/3):
+    each rank holds only a shard of the gradients, so the global norm needs
+    the other ranks' shards: set ``sharded_grads=True`` and the squared norm
+    is summed over the default process group before the square root. Leave
+    it ``False`` under DDP, where every rank holds the whole (already
+    all-reduced) gradient.
+
     Args:
         params: parameters or parameter groups.
         lr: learning rate :math:`\alpha`.
         betas: :math:`(\beta_1, \beta_2)`.
         eps: :math:`\epsilon`.
         weight_decay: :math:`\lambda` (decoupled).
+        sharded_grads: sum the squared gradient norm over ranks (see above).
     """
 
     def __init__(self,
@@ -69,7 +78,8 @@ class MTAdamW(Optimizer):
                  lr: float = 1e-4,
                  betas: Tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8,
-                 weight_decay: float = 1e-4) -> None:
+                 weight_decay: float = 1e-4,
+                 sharded_grads: bool = False) -> None:
         if lr < 0:
             raise ValueError(f'invalid learning rate: {lr}')
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
@@ -83,6 +93,7 @@ class MTAdamW(Optimizer):
         super().__init__(params, defaults)
         self.sampling_ratio = 1.0
         self.scale = 1.0
+        self.sharded_grads = sharded_grads
 
     def set_task(self, sampling_ratio: float = 1.0,
                  scale: float = 1.0) -> None:
@@ -110,16 +121,24 @@ class MTAdamW(Optimizer):
 
     @torch.no_grad()
     def global_grad_norm(self) -> torch.Tensor:
-        """L2 norm of all gradients of all groups (a 0-d tensor)."""
+        """L2 norm of all gradients of all groups (a 0-d tensor), over all
+        ranks' shards when ``sharded_grads`` is set."""
         grads = [
             p.grad for group in self.param_groups for p in group['params']
             if p.grad is not None
         ]
-        if not grads:
-            return torch.zeros(())
-        norms = torch._foreach_norm(grads)
-        return torch.linalg.vector_norm(
-            torch.stack([n.to(norms[0].device) for n in norms]))
+        if grads:
+            norms = torch._foreach_norm(grads)
+            sq_norm = torch.stack([n.to(norms[0].device)
+                                   for n in norms]).double().square().sum()
+        else:
+            sq_norm = torch.zeros((), dtype=torch.float64)
+        if self.sharded_grads and dist.is_available() \
+                and dist.is_initialized():
+            if dist.get_backend() == 'nccl':
+                sq_norm = sq_norm.cuda()
+            dist.all_reduce(sq_norm)
+        return sq_norm.sqrt()
 
     @torch.no_grad()
     def step(self, closure: Optional[Callable] = None):

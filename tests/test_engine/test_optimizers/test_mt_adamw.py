@@ -138,3 +138,41 @@ def test_bad_arguments():
         MTAdamW(p).set_task(scale=-1)
     with pytest.raises(ValueError, match='betas'):
         MTAdamW(p, betas=(1.0, 0.9))
+
+
+def _sharded_worker(rank, port, full_param, full_grads, out):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    shard = nn.Parameter(full_param.chunk(2)[rank].clone())
+    opt = MTAdamW([shard], lr=0.1, weight_decay=0.01, sharded_grads=True)
+    for g in full_grads:
+        shard.grad = g.chunk(2)[rank].clone()
+        opt.set_task(0.5, 2.0)
+        opt.step()
+    out[rank] = shard.detach().clone()
+    dist.destroy_process_group()
+
+
+def test_sharded_grads_match_unsharded():
+    """Two ranks holding half a parameter each (as FSDP FULL_SHARD does)
+    take the same steps as one process holding all of it."""
+    import socket
+
+    import torch.multiprocessing as mp
+    torch.manual_seed(0)
+    full = torch.randn(10, dtype=torch.float64)
+    grads = [torch.randn(10, dtype=torch.float64) for _ in range(3)]
+    ref = nn.Parameter(full.clone())
+    opt = MTAdamW([ref], lr=0.1, weight_decay=0.01)
+    for g in grads:
+        ref.grad = g.clone()
+        opt.set_task(0.5, 2.0)
+        opt.step()
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    out = mp.get_context('spawn').Manager().dict()
+    mp.spawn(_sharded_worker, args=(port, full, grads, out), nprocs=2)
+    torch.testing.assert_close(torch.cat([out[0], out[1]]), ref.detach(),
+                               atol=1e-10, rtol=0)
