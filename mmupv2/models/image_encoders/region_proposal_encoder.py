@@ -1,0 +1,220 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""f_image: an image as global tokens and general region proposals."""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmupv2.registry import MODELS
+
+from .global_tokens import GlobalTokens
+from .outputs import ImageEncoderOutput
+from .proposal_fusion import ProposalFusion
+
+
+@MODELS.register_module()
+class RegionProposalImageEncoder(BaseModule):
+    """The image encoder of Uni-Perceiver v2 (paper Sec. 4.1, Appendix A).
+
+    ``f_image(x) = [global tokens ; regional tokens]``, returned apart in an
+    :class:`ImageEncoderOutput`. Shapes (B images padded to H x W, d the
+    hidden dimension, N queries, O regional tokens, M' pools)::
+
+        inputs (B, 3, H, W)
+          | backbone (mmpretrain ResNet / Swin), strides 4, 8, 16, 32
+          | neck: mmdet ChannelMapper, 1x1 conv + GN to d on each scale,
+          |       3x3 stride-2 conv + GN on the stride-32 backbone map
+          v
+        F'_0 (B, d, H/4, W/4), F'_1..F'_4 (B, d, H/8 .. H/64, ...)
+          |                                 |
+          |    F'_3 (stride 32) = F_L --> GlobalTokens --> global tokens
+          |                                 (B, M' + H/32*W/32, d) + mask
+          v
+        proposal network (BinaryMaskDINO) on F'_1..F'_4, masks on F'_0
+          --> q_sem (B, N, d), boxes (B, N, 4), masks (B, N, H/4, W/4)
+          --> ProposalFusion --> top-O regional tokens (B, O, d) with
+              boxes, masks, objectness
+          training: BinaryMaskDINOCriterion --> losses, matched indices
+
+    ``F_L`` is the stride-32 map: Eq. 3 takes "the last-scale feature map",
+    and the paper's scales are the four backbone scales (strides 4-32); the
+    extra stride-64 map is an input of the transformer only. It is taken
+    after the neck's 1x1 conv + GN, which gives it the dimension d of the
+    other tokens.
+
+    Args:
+        backbone (dict): config of a backbone with four outputs at strides
+            4, 8, 16, 32, e.g. ``type='mmpretrain.ResNet', depth=50,
+            out_indices=(0, 1, 2, 3)``.
+        neck (dict): config of the channel mapper with five outputs (the
+            four scales and the extra stride-64 one), e.g.
+            ``type='mmdet.ChannelMapper', kernel_size=1, num_outs=5,
+            norm_cfg=dict(type='GN', num_groups=32), act_cfg=None``.
+        proposal_network (dict): config of the proposal network,
+            ``type='BinaryMaskDINO'`` and its arguments.
+        criterion (dict, optional): config of the proposal losses; defaults
+            to ``BinaryMaskDINOCriterion`` with Table 7's settings.
+        num_regional_tokens (int): O, 200 in the paper.
+        num_global_pools (int): M', 10 in the paper.
+        mask_pool_size (int): side of the pooled mask in Eq. 2 (28).
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 *,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 proposal_network: ConfigType,
+                 criterion: OptConfigType = None,
+                 num_regional_tokens: int = 200,
+                 num_global_pools: int = 10,
+                 mask_pool_size: int = 28,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.proposal_network = MODELS.build(proposal_network)
+        embed_dims = self.proposal_network.embed_dims
+        self.fusion = ProposalFusion(
+            embed_dims=embed_dims,
+            num_proposals=num_regional_tokens,
+            mask_pool_size=mask_pool_size)
+        self.global_tokens = GlobalTokens(
+            embed_dims=embed_dims, num_pools=num_global_pools)
+        self.criterion = MODELS.build(
+            criterion or dict(type='BinaryMaskDINOCriterion'))
+
+    @property
+    def embed_dims(self) -> int:
+        """d, the dimension of every token."""
+        return self.proposal_network.embed_dims
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Backbone and neck.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised, padded images.
+
+        Returns:
+            tuple[Tensor]: five (B, d, H/s, W/s) maps, s = 4, 8, 16, 32, 64.
+        """
+        feats = self.neck(self.backbone(inputs))
+        expected = self.proposal_network.num_levels + 1
+        if len(feats) != expected:
+            raise ValueError(
+                f'the backbone and neck give {len(feats)} maps; the encoder '
+                f'needs {expected} (stride 4 and the '
+                f'{expected - 1} levels of the proposal network)')
+        return feats
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: SampleList,
+                with_loss: Optional[bool] = None) -> ImageEncoderOutput:
+        """Encode a batch of images.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images, padded at the
+                bottom and right to a common size (mmdet's data
+                preprocessor).
+            data_samples (list[UPv2DataSample]): B samples with meta
+                information ``img_shape`` (unpadded size) and
+                ``batch_input_shape`` (H, W), and, with the loss,
+                ``gt_instances`` (``bboxes`` xyxy pixels, ``masks``).
+            with_loss (bool, optional): compute the proposal losses and the
+                matching (localisation tasks in training). By default, in
+                training when every sample's ``gt_instances`` has
+                ``bboxes`` (so classification or captioning samples, whose
+                ``gt_instances`` are empty, get no proposal loss, as
+                Appendix A says).
+
+        Returns:
+            ImageEncoderOutput: see its docstring; ``losses`` is empty and
+            ``matched_indices`` None without the loss.
+        """
+        if with_loss is None:
+            with_loss = self.training and all(
+                'gt_instances' in s and 'bboxes' in s.gt_instances
+                for s in data_samples)
+        self._check_meta(inputs, data_samples)
+        feats = self.extract_feat(inputs)
+        outputs = self.proposal_network(
+            feats[1:], feats[0], data_samples, for_loss=with_loss)
+        valid_mask_shapes = [(math.ceil(s.img_shape[0] / 4),
+                              math.ceil(s.img_shape[1] / 4))
+                             for s in data_samples]
+        tokens, regional, _ = self.fusion(outputs.query, outputs.final,
+                                          valid_mask_shapes)
+        global_map = feats[-2]
+        global_tokens, global_mask = self.global_tokens(
+            global_map,
+            self.padding_mask(data_samples, global_map.shape[-2:],
+                              global_map.device))
+        losses, matched = {}, None
+        if with_loss:
+            losses, matched = self.criterion(outputs, regional, data_samples)
+        return ImageEncoderOutput(
+            regional_tokens=tokens,
+            regional_boxes=regional.boxes,
+            regional_masks=regional.masks,
+            regional_objectness=regional.objectness,
+            global_tokens=global_tokens,
+            global_padding_mask=global_mask,
+            losses=losses,
+            matched_indices=matched)
+
+    @staticmethod
+    def padding_mask(data_samples: SampleList, size: Sequence[int],
+                     device: torch.device) -> Optional[Tensor]:
+        """The batch's padding on a feature grid, as mmdet's DETRs compute
+        it (nearest resize of the pixel mask).
+
+        Args:
+            data_samples (list[DetDataSample]): with ``img_shape`` and
+                ``batch_input_shape``.
+            size (Sequence[int]): (h, w) of the grid.
+            device (torch.device): device of the mask.
+
+        Returns:
+            Tensor or None: (B, h, w) bool, True = padding; None if no
+            image is padded.
+        """
+        batch_h, batch_w = data_samples[0].batch_input_shape
+        shapes: List[Tuple[int, int]] = [s.img_shape[:2] for s in data_samples]
+        if all(tuple(s) == (batch_h, batch_w) for s in shapes):
+            return None
+        masks = torch.ones(len(shapes), batch_h, batch_w, device=device)
+        for i, (img_h, img_w) in enumerate(shapes):
+            masks[i, :img_h, :img_w] = 0
+        return F.interpolate(masks[None], size=tuple(size))[0].bool()
+
+    @staticmethod
+    def _check_meta(inputs: Tensor, data_samples: SampleList) -> None:
+        """Raise a ValueError naming the sample whose meta information
+        does not fit ``inputs``."""
+        if len(data_samples) != len(inputs):
+            raise ValueError(f'{len(inputs)} images but {len(data_samples)} '
+                             'data samples')
+        batch_shape = tuple(inputs.shape[-2:])
+        for i, sample in enumerate(data_samples):
+            for key in ('img_shape', 'batch_input_shape'):
+                if key not in sample.metainfo:
+                    raise ValueError(
+                        f'data sample {i} has no {key!r} meta information '
+                        "(mmdet's DetDataPreprocessor sets "
+                        'batch_input_shape)')
+            if tuple(sample.batch_input_shape) != batch_shape:
+                raise ValueError(
+                    f'data sample {i}: batch_input_shape '
+                    f'{tuple(sample.batch_input_shape)} differs from the '
+                    f'inputs {batch_shape}')
+            img_h, img_w = sample.img_shape[:2]
+            if img_h > batch_shape[0] or img_w > batch_shape[1]:
+                raise ValueError(
+                    f'data sample {i}: img_shape {(img_h, img_w)} exceeds '
+                    f'the inputs {batch_shape}')
