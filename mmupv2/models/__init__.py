@@ -5,3 +5,6 @@ from .layers import *  # noqa: F401,F403
 from .region_proposal import *  # noqa: F401,F403
 from .tasks import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403
+from .uniperceiver_v2 import UniPerceiverV2
+
+__all__ = ['UniPerceiverV2']

@@ -1,0 +1,213 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""``f_text`` (paper Sec. 4.2): a Hugging Face encoder and its tokenizer."""
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmupv2.registry import MODELS
+
+#: The file names ``from_pretrained`` reads weights from.
+WEIGHT_FILES = ('model.safetensors', 'model.safetensors.index.json',
+                'pytorch_model.bin', 'pytorch_model.bin.index.json')
+
+
+def _check_local_weights(name_or_path: str) -> None:
+    """Raise a ``FileNotFoundError`` naming ``name_or_path`` when it is a
+    local folder without any Hugging Face weight file."""
+    if not osp.isdir(name_or_path):
+        return
+    if not any(osp.exists(osp.join(name_or_path, f)) for f in WEIGHT_FILES):
+        raise FileNotFoundError(
+            f'HFTextEncoder: load_pretrained=True but {name_or_path!r} holds '
+            f'no weights (looked for {", ".join(WEIGHT_FILES)}); put the '
+            'checkpoint there, or set load_pretrained=False to build the '
+            'model from its config with random weights')
+
+
+@MODELS.register_module()
+class HFTextEncoder(BaseModule):
+    """Any Hugging Face Transformer encoder (RoBERTa by default) and its
+    tokenizer, as ``f_text``.
+
+    Built in the manner of mmpretrain's ``register_hf_model``
+    (``mmpretrain/models/utils/huggingface.py``): the model comes from
+    ``name_or_path``, and whether its pretrained weights are loaded is an
+    explicit switch. Three ways to build it:
+
+    - ``HFTextEncoder('roberta-base')``: config, tokenizer and weights from a
+      local folder or the local Hugging Face cache (the paper's RoBERTa-base,
+      jointly tuned);
+    - ``load_pretrained=False``: the same architecture with random weights
+      (tests, training from scratch);
+    - ``hf_config=dict(model_type='roberta', hidden_size=64, ...)`` with
+      ``tokenizer='path/to/tokenizer'``: a small model built from a config
+      (``transformers.AutoConfig.for_model``), e.g. the shapes benchmark's
+      RoBERTa with the generator's tokenizer. ``vocab_size`` and the special
+      token ids default to the tokenizer's.
+
+    Offline by default: ``local_files_only=True`` makes every
+    ``from_pretrained`` read only local folders and the local cache (as
+    ``HF_HUB_OFFLINE=1`` does); set it to False to allow the Hub.
+
+    Args:
+        name_or_path: model name (Hub id) or local folder. Ignored for the
+            model when ``hf_config`` is given.
+        tokenizer: tokenizer name or folder; defaults to ``name_or_path``.
+        load_pretrained: load the pretrained weights of ``name_or_path``.
+            A local folder without weights raises ``FileNotFoundError``.
+        hf_config: build the model from this config instead (requires
+            ``load_pretrained=False``); needs ``model_type``.
+        local_files_only: never download (default).
+        max_length: texts are truncated to this many tokens (special tokens
+            included).
+        init_cfg: mmengine init config (e.g. a whole-model checkpoint).
+
+    Attributes:
+        tokenizer: the ``PreTrainedTokenizerFast``.
+        model: the ``PreTrainedModel`` (e.g. ``RobertaModel``).
+        embed_dims (int): hidden size of the model's outputs.
+    """
+
+    def __init__(self,
+                 name_or_path: Optional[str] = 'roberta-base',
+                 *,
+                 tokenizer: Optional[str] = None,
+                 load_pretrained: bool = True,
+                 hf_config: Optional[Dict] = None,
+                 local_files_only: bool = True,
+                 max_length: int = 64,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        tokenizer = tokenizer or name_or_path
+        if tokenizer is None:
+            raise ValueError('HFTextEncoder: give name_or_path or tokenizer')
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer, local_files_only=local_files_only)
+        self.max_length = max_length
+        if hf_config is not None:
+            if load_pretrained:
+                raise ValueError(
+                    'HFTextEncoder: hf_config builds a model with random '
+                    'weights; set load_pretrained=False (got True)')
+            hf_config = dict(hf_config)
+            model_type = hf_config.pop('model_type', None)
+            if model_type is None:
+                raise KeyError(
+                    "HFTextEncoder: hf_config needs 'model_type' (e.g. "
+                    f"'roberta'), got keys {sorted(hf_config)}")
+            for key, value in self._tokenizer_defaults().items():
+                hf_config.setdefault(key, value)
+            config = AutoConfig.for_model(model_type, **hf_config)
+            self.model = AutoModel.from_config(config)
+        elif load_pretrained:
+            _check_local_weights(name_or_path)
+            self.model = AutoModel.from_pretrained(
+                name_or_path, local_files_only=local_files_only)
+            # mmengine must not re-initialise the pretrained weights
+            self.model.is_init = True
+        else:
+            config = AutoConfig.from_pretrained(
+                name_or_path, local_files_only=local_files_only)
+            self.model = AutoModel.from_config(config)
+        if getattr(self.model, 'pooler', None) is not None:
+            # the pooled output is never used; drop it so that it neither
+            # costs time nor shows up as a parameter without gradient
+            self.model.pooler = None
+        if len(self.tokenizer) > self.model.config.vocab_size:
+            raise ValueError(
+                f'HFTextEncoder: the tokenizer {tokenizer!r} has '
+                f'{len(self.tokenizer)} tokens but the model only '
+                f'{self.model.config.vocab_size} embeddings')
+        max_pos = getattr(self.model.config, 'max_position_embeddings', None)
+        if max_pos is not None and max_length > max_pos - 2:
+            raise ValueError(f'HFTextEncoder: max_length={max_length} exceeds '
+                             f'the model\'s {max_pos} positions (minus 2)')
+
+    def _tokenizer_defaults(self) -> Dict[str, int]:
+        """Config values that must agree with the tokenizer."""
+        tok = self.tokenizer
+        defaults = dict(vocab_size=len(tok))
+        for key in ('pad_token_id', 'bos_token_id', 'eos_token_id'):
+            if getattr(tok, key) is not None:
+                defaults[key] = getattr(tok, key)
+        return defaults
+
+    @property
+    def embed_dims(self) -> int:
+        """Width C of the encoder's outputs."""
+        return self.model.config.hidden_size
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens of the tokenizer (the vocabulary target set)."""
+        return len(self.tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's weights."""
+        return self.model.get_input_embeddings().weight.device
+
+    def tokenize(self,
+                 texts: Sequence[str],
+                 max_length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+        """Tokenise with the tokenizer's special tokens (``<s> ... </s>`` for
+        RoBERTa), pad to the longest text, truncate to ``max_length``.
+
+        Returns:
+            tuple: ``input_ids`` (N, L) LongTensor and ``attention_mask``
+            (N, L) LongTensor (1 for real tokens), on the model's device.
+        """
+        if isinstance(texts, str) or not all(isinstance(t, str)
+                                             for t in texts):
+            raise TypeError(f'tokenize expects a list of str, got {texts!r}')
+        out = self.tokenizer(
+            list(texts),
+            padding='longest',
+            truncation=True,
+            max_length=max_length or self.max_length,
+            return_tensors='pt')
+        return (out['input_ids'].to(self.device),
+                out['attention_mask'].to(self.device))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Encode token ids with the whole (bidirectional) encoder.
+
+        Args:
+            input_ids (Tensor): (N, L) token ids.
+            attention_mask (Tensor): (N, L), 1 for real tokens, 0 for padding.
+
+        Returns:
+            Tensor: (N, L, C) the last hidden states, ``C = embed_dims``.
+        """
+        return self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask).last_hidden_state
+
+    def embed(self, input_ids: Tensor, past_length: int = 0) -> Tensor:
+        """Only the embedding layer (token + position embeddings, LayerNorm):
+        the causal captioning input (see ``CaptioningTask``).
+
+        Positions continue after ``past_length`` earlier tokens, so a step of
+        incremental decoding embeds one token exactly as the full sequence
+        would. Needs a BERT-family ``embeddings`` module (BERT, RoBERTa,
+        XLM-R, ...) whose forward takes ``past_key_values_length``.
+
+        Args:
+            input_ids (Tensor): (N, L) token ids, right-padded.
+            past_length: number of tokens before ``input_ids[:, 0]``.
+
+        Returns:
+            Tensor: (N, L, C) token embeddings.
+        """
+        embeddings = getattr(self.model, 'embeddings', None)
+        if embeddings is None:
+            raise TypeError(
+                f'{type(self.model).__name__} has no BERT-style `embeddings` '
+                'module; captioning needs one to embed the caption prefix')
+        return embeddings(
+            input_ids=input_ids, past_key_values_length=past_length)

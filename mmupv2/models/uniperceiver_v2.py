@@ -1,0 +1,292 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""Uni-Perceiver v2: one set of weights for every task."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from mmupv2.registry import MODELS
+from mmupv2.structures import TASKS, UPv2DataSample
+
+from .decoders import TokenSegment
+from .image_encoders import ImageEncoderOutput
+from .tasks.base import ClassNames
+from .tasks.target_cache import TargetEmbeddingCache
+
+SampleList = List[UPv2DataSample]
+ConfigType = Union[dict, nn.Module]
+
+
+@MODELS.register_module()
+class UniPerceiverV2(BaseModel):
+    """The generalist model of the paper: modality encoders ``f``, the
+    unified decoder ``g`` and the unified task formulation (Eq. 5-7).
+
+    ::
+
+        image (B, 3, H, W) -- image_encoder --> ImageEncoderOutput
+            regional tokens (B, O, C_img), boxes, masks, objectness,
+            global tokens (B, G, C_img) [+ proposal losses, matching]
+        text (str)  -- text_encoder (tokenizer + HF encoder) --> (N, L, C_txt)
+        [<SPE>; segments] -- decoder (shared by all tasks, inputs and
+            targets) --> (B, 1 + L, D)
+        task head (tasks/<task>.py): which segments go in, which outputs
+            are compared with which targets (cosine / tau), the loss, the
+            decoding
+
+    ``forward(inputs, data_samples, mode)`` reads the task from the samples'
+    metainfo (``sample.task``; a batch holds one task) and hands the batch
+    to ``tasks[task]``:
+
+    - ``'loss'``: a dict of losses whose keys are prefixed with the task,
+      e.g. ``'classification.loss_cls'``, ``'detection.loss_cls'`` plus the
+      proposal network's losses (``'detection.proposal.<encoder key>'``);
+    - ``'predict'``: the samples with predictions: ``pred_score`` /
+      ``pred_label`` (classification, as mmpretrain), ``pred_instances``
+      (detection / instance segmentation, as mmdet), ``pred_caption``
+      (captioning), ``image_feat`` / ``text_feat`` / ``pred_score``
+      (retrieval), ``pred_label`` / ``pred_text`` (MLM fill-mask);
+    - ``'tensor'``: the task head's raw outputs.
+
+    Text-only batches (MLM, retrieval text queries) have ``inputs=None``.
+
+    Image encoder contract: ``image_encoder(inputs, data_samples)`` returns
+    an :class:`~mmupv2.models.image_encoders.ImageEncoderOutput`; its
+    ``losses`` and ``matched_indices`` are read only by detection and
+    instance segmentation (the paper supervises proposals only there).
+
+    Target embeddings (class names, the vocabulary) are encoded by the text
+    encoder and the decoder, with gradient in training. At inference they
+    are computed once and kept in :attr:`target_cache`, which is invalidated
+    by a check of the text encoder's and decoder's parameter versions at
+    every lookup (so an optimizer step, ``load_state_dict`` or a device move
+    all invalidate it; see
+    :class:`~mmupv2.models.tasks.target_cache.TargetEmbeddingCache`).
+
+    **DDP.** Under unmixed sampling a batch trains one task, so the other
+    tasks' temperatures, the experts no segment routes to, and (for
+    text-only or non-localization tasks) parts of the image encoder get no
+    gradient. Use ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
+    find_unused_parameters=True)``. A zero-valued loss over the unused
+    parameters was rejected: it would hand those parameters zero gradients,
+    and AdamW / MT-AdamW would still decay their moments, apply weight decay
+    and move them on every other task's iteration, whereas with
+    ``find_unused_parameters`` they keep ``grad=None`` and the optimizer
+    skips them, which is the semantics of sampling one task per step. The
+    same task runs on every rank (the loop guarantees it), so no rank waits
+    for a gradient another rank never computes.
+
+    Args:
+        image_encoder: config (or module) of ``f_image``.
+        text_encoder: config (or module) of ``f_text``, e.g.
+            ``dict(type='HFTextEncoder', name_or_path='roberta-base')``.
+        decoder: config (or module) of the unified decoder;
+            ``text_in_dims`` defaults to the text encoder's width.
+        tasks: ``{task name: task config}``; names from
+            :data:`mmupv2.structures.TASKS`.
+        target_chunk_size: targets encoded per text-encoder / decoder call.
+        checkpoint_targets: in training, recompute each chunk of target
+            embeddings in the backward pass (``torch.utils.checkpoint``)
+            instead of storing its activations. Captioning and MLM encode
+            the whole vocabulary as targets every step (roberta-base: 50,265
+            three-token texts through 12 + 6 layers); stored, its
+            activations would need tens of GB, checkpointed only the (V, D)
+            outputs and one chunk. Costs one extra forward of the targets.
+        data_preprocessor: e.g. ``dict(type='mmdet.DetDataPreprocessor',
+            ...)``.
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 *,
+                 image_encoder: ConfigType,
+                 text_encoder: ConfigType,
+                 decoder: ConfigType,
+                 tasks: Dict[str, ConfigType],
+                 target_chunk_size: int = 4096,
+                 checkpoint_targets: bool = True,
+                 data_preprocessor: Optional[ConfigType] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.image_encoder = self._build(image_encoder)
+        self.text_encoder = self._build(text_encoder)
+        if isinstance(decoder, dict):
+            decoder = dict(decoder)
+            decoder.setdefault('text_in_dims', self.text_encoder.embed_dims)
+        self.decoder = self._build(decoder)
+        if not tasks:
+            raise ValueError('UniPerceiverV2 needs at least one task')
+        self.tasks = nn.ModuleDict()
+        for name, cfg in tasks.items():
+            if name not in TASKS:
+                raise KeyError(f'tasks: unknown task {name!r}; expected one '
+                               f'of {", ".join(TASKS)}')
+            head = self._build(cfg)
+            if getattr(head, 'task', name) != name:
+                raise ValueError(f'tasks[{name!r}] is a {type(head).__name__}'
+                                 f', which implements {head.task!r}')
+            self.tasks[name] = head
+        self.target_chunk_size = target_chunk_size
+        self.checkpoint_targets = checkpoint_targets
+        self.target_cache = TargetEmbeddingCache()
+        self._vocabulary_ids: Optional[Tensor] = None
+
+    @staticmethod
+    def _build(cfg: ConfigType) -> nn.Module:
+        return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+
+    # ----------------------------------------------------------- dispatch
+    def batch_task(self, data_samples: Optional[SampleList]) -> str:
+        """The task of a batch (all samples must share it)."""
+        if not data_samples:
+            raise ValueError('UniPerceiverV2 needs data_samples that carry '
+                             'the task in their metainfo')
+        tasks = {s.metainfo.get('task') for s in data_samples}
+        if len(tasks) != 1:
+            raise ValueError(f'a batch must hold one task, got {tasks}')
+        task = tasks.pop()
+        if task not in self.tasks:
+            raise KeyError(f'the batch is for task {task!r}, but the model '
+                           f'has only {", ".join(self.tasks)}')
+        return task
+
+    def forward(self,
+                inputs: Optional[Tensor] = None,
+                data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor'):
+        """
+        Args:
+            inputs (Tensor, optional): (B, 3, H, W) images; None for text
+                batches.
+            data_samples (list[UPv2DataSample]): the batch, task in metainfo.
+            mode: ``'loss'``, ``'predict'`` or ``'tensor'``.
+
+        Returns:
+            dict[str, Tensor] | list[UPv2DataSample] | Any: see the class
+            docstring.
+        """
+        task = self.batch_task(data_samples)
+        head = self.tasks[task]
+        if mode == 'loss':
+            losses = head.loss(self, inputs, data_samples)
+            return {f'{task}.{k}': v for k, v in losses.items()}
+        if mode == 'predict':
+            return head.predict(self, inputs, data_samples)
+        if mode == 'tensor':
+            return head(self, inputs, data_samples)
+        raise ValueError(f'invalid mode {mode!r}; expected loss, predict or '
+                         'tensor')
+
+    # ----------------------------------------------------------- encoders
+    def encode_image(self, inputs: Optional[Tensor],
+                     data_samples: SampleList) -> ImageEncoderOutput:
+        """Run ``f_image`` on images (B, 3, H, W)."""
+        if not isinstance(inputs, Tensor) or inputs.dim() != 4:
+            raise ValueError(
+                f'task {data_samples[0].metainfo.get("task")!r} needs a '
+                '(B, 3, H, W) image tensor as inputs, got '
+                f'{type(inputs).__name__}')
+        out = self.image_encoder(inputs, data_samples)
+        if not isinstance(out, ImageEncoderOutput):
+            raise TypeError(f'{type(self.image_encoder).__name__} must return'
+                            f' an ImageEncoderOutput, got {type(out)}')
+        return out
+
+    def set_classes(self, task: str, classes: ClassNames) -> None:
+        """Replace the class names of ``task`` (open vocabulary)."""
+        if not hasattr(self.tasks[task], 'set_classes'):
+            raise TypeError(f'task {task!r} has no class names')
+        self.tasks[task].set_classes(classes)
+
+    # ------------------------------------------------------------ targets
+    @property
+    def target_modules(self) -> Sequence[nn.Module]:
+        """The modules whose weights the target embeddings depend on."""
+        return (self.text_encoder, self.decoder)
+
+    def _encode_target_chunk(self, input_ids: Tensor, attention_mask: Tensor,
+                             attribute: str) -> Tensor:
+        """(n, L) token ids -> (n, D) ``<SPE>`` outputs."""
+        feats = self.text_encoder(input_ids, attention_mask)
+        seg = TokenSegment(
+            feats, 'text', attribute, padding_mask=attention_mask == 0)
+        return self.decoder([seg]).spe
+
+    def _decode_text_ids(self, input_ids: Tensor, attention_mask: Tensor,
+                         attribute: str) -> Tensor:
+        """(N, L) token ids -> (N, D) ``<SPE>`` outputs, ``target_chunk_size``
+        at a time; with gradient checkpointing per chunk in training when
+        ``checkpoint_targets``."""
+        outs = []
+        checkpointed = self.checkpoint_targets and torch.is_grad_enabled()
+        for start in range(0, input_ids.shape[0], self.target_chunk_size):
+            chunk = (input_ids[start:start + self.target_chunk_size],
+                     attention_mask[start:start + self.target_chunk_size],
+                     attribute)
+            if checkpointed:
+                outs.append(
+                    checkpoint(
+                        self._encode_target_chunk, *chunk,
+                        use_reentrant=False))
+            else:
+                outs.append(self._encode_target_chunk(*chunk))
+        return torch.cat(outs)
+
+    def encode_text_targets(self,
+                            texts: Sequence[str],
+                            attribute: str = 'text_target') -> Tensor:
+        """Target embeddings of texts (class names): ``g([<SPE>;
+        f_text(text)])`` at ``<SPE>``.
+
+        Returns:
+            Tensor: (N, D); with gradient in training mode, from
+            :attr:`target_cache` in eval mode.
+        """
+        texts = list(texts)
+
+        def compute() -> Tensor:
+            return self._decode_text_ids(
+                *self.text_encoder.tokenize(texts), attribute)
+
+        if self.training:
+            return compute()
+        return self.target_cache.get(('texts', attribute, tuple(texts)),
+                                     compute, self.target_modules)
+
+    def vocabulary_ids(self) -> Tensor:
+        """(V, 3) ``[<s>, token, </s>]`` for every token of the tokenizer
+        (the tokenizer's own special tokens around each token)."""
+        device = self.text_encoder.device
+        if self._vocabulary_ids is None:
+            tok = self.text_encoder.tokenizer
+            self._vocabulary_ids = torch.tensor([
+                tok.build_inputs_with_special_tokens([i])
+                for i in range(len(tok))
+            ])
+        if self._vocabulary_ids.device != device:
+            self._vocabulary_ids = self._vocabulary_ids.to(device)
+        return self._vocabulary_ids
+
+    def vocabulary_embeddings(self) -> Tensor:
+        """Target embeddings of every vocabulary token (captioning, MLM),
+        each token encoded as the text ``[<s>, token, </s>]`` with the
+        ``'vocab_target'`` attribute (v1's "Vocab_Word").
+
+        Returns:
+            Tensor: (V, D); with gradient in training mode (the whole
+            vocabulary every step, as v1), cached in eval mode.
+        """
+
+        def compute() -> Tensor:
+            ids = self.vocabulary_ids()
+            return self._decode_text_ids(ids, torch.ones_like(ids),
+                                         'vocab_target')
+
+        if self.training:
+            return compute()
+        return self.target_cache.get(('vocabulary', ), compute,
+                                     self.target_modules)

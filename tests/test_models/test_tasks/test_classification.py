@@ -1,0 +1,113 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+import pytest
+import torch
+
+from mmupv2.models.tasks import ClassificationTask
+
+
+def test_loss_and_gradients(tiny_model, images, samples, grad_parts,
+                            shared_parts):
+    tiny_model.train()
+    losses = tiny_model(images, samples('classification'), mode='loss')
+    assert set(losses) == {'classification.loss_cls'}
+    assert torch.isfinite(losses['classification.loss_cls'])
+    losses['classification.loss_cls'].backward()
+    assert grad_parts(tiny_model) == shared_parts | {'tasks.classification'}
+
+
+def test_predict(tiny_model, images, samples):
+    tiny_model.eval()
+    with torch.no_grad():
+        out = tiny_model(images, samples('classification'), mode='predict')
+    for sample in out:
+        assert sample.pred_score.shape == (4, )
+        torch.testing.assert_close(sample.pred_score.sum(), torch.tensor(1.))
+        assert sample.pred_label.tolist() == [int(sample.pred_score.argmax())]
+
+
+def _scores(model, images, samples):
+    with torch.no_grad():
+        out = model(images, samples('classification'), mode='predict')
+    return torch.stack([s.pred_score for s in out])
+
+
+def test_cached_targets_give_identical_predictions(tiny_model, images,
+                                                   samples):
+    tiny_model.eval()
+    cache = tiny_model.target_cache
+    first = _scores(tiny_model, images, samples)
+    assert (cache.misses, cache.hits) == (1, 0)
+    second = _scores(tiny_model, images, samples)
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert torch.equal(first, second)
+    cache.clear()
+    torch.testing.assert_close(_scores(tiny_model, images, samples), first)
+
+
+def test_cache_invalidated_by_weight_changes(tiny_model, images, samples):
+    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    tiny_model.eval()
+    before = _scores(tiny_model, images, samples)
+    # one optimizer step (the model stays in eval mode: no train() hook)
+    optim = torch.optim.AdamW(tiny_model.parameters(), lr=1e-2)
+    tiny_model.train()
+    tiny_model(images, samples('classification'), 'loss')[
+        'classification.loss_cls'].backward()
+    tiny_model.eval()
+    optim.step()
+    misses = tiny_model.target_cache.misses
+    after = _scores(tiny_model, images, samples)
+    assert tiny_model.target_cache.misses == misses + 1
+    assert not torch.allclose(before, after)
+    # load_state_dict writes the old weights back in place
+    tiny_model.load_state_dict(state)
+    torch.testing.assert_close(_scores(tiny_model, images, samples), before)
+    assert tiny_model.target_cache.misses == misses + 2
+
+
+def test_open_vocabulary(tiny_model, images, samples):
+    tiny_model.eval()
+    tiny_model.set_classes('classification', ['red', 'green', 'blue'])
+    with torch.no_grad():
+        out = tiny_model(images, samples('classification'), mode='predict')
+    assert out[0].pred_score.shape == (3, )
+
+
+def test_synonyms_sampled_in_training_only():
+    task = ClassificationTask(classes=['a', ['b', 'c']])
+    assert task.class_texts(sample_synonyms=False) == ['a', 'b']
+    torch.manual_seed(0)
+    seen = {task.class_texts(sample_synonyms=True)[1] for _ in range(20)}
+    assert seen == {'b', 'c'}
+
+
+@pytest.mark.parametrize('classes', ['cat', [], ['cat', []], ['cat', 3]])
+def test_bad_class_names(classes):
+    with pytest.raises(ValueError, match='classes'):
+        ClassificationTask(classes=classes)
+
+
+def test_missing_class_names(tiny_model, images, samples):
+    tiny_model.tasks['classification'].classes = None
+    with pytest.raises(RuntimeError, match='set_classes'):
+        tiny_model(images, samples('classification'), mode='loss')
+
+
+def test_checkpointed_targets_give_the_same_gradients(tiny_model, images,
+                                                      samples):
+    tiny_model.train()
+    grads = []
+    for checkpointed in (True, False):
+        tiny_model.checkpoint_targets = checkpointed
+        tiny_model.zero_grad()
+        torch.manual_seed(0)  # same dropout / drop-path / gate noise
+        tiny_model(images, samples('classification'),
+                   'loss')['classification.loss_cls'].backward()
+        grads.append({
+            name: p.grad.clone()
+            for name, p in tiny_model.named_parameters()
+            if p.grad is not None
+        })
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name])

@@ -1,0 +1,128 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""The top-level model built from a config, as mmdet's detector tests:
+dispatch on the task, task-prefixed losses, a train step through mmdet's
+data preprocessor, predictions."""
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from mmengine.structures import InstanceData
+
+import mmupv2.testing  # noqa: F401  (registers StubImageEncoder)
+from mmupv2.registry import MODELS
+from mmupv2.structures import UPv2DataSample
+
+CLASSES = ['circle', 'square', 'triangle']
+
+
+@pytest.fixture
+def model(shapes_root):
+    torch.manual_seed(0)
+    return MODELS.build(
+        dict(
+            type='UniPerceiverV2',
+            data_preprocessor=dict(
+                type='mmdet.DetDataPreprocessor',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                bgr_to_rgb=True,
+                pad_size_divisor=16),
+            image_encoder=dict(type='StubImageEncoder', embed_dims=16,
+                               num_regions=4, num_global_pools=1),
+            text_encoder=dict(
+                type='HFTextEncoder',
+                tokenizer=f'{shapes_root}/tokenizer',
+                load_pretrained=False,
+                max_length=24,
+                hf_config=dict(model_type='roberta', hidden_size=32,
+                               num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64,
+                               max_position_embeddings=32)),
+            decoder=dict(type='UnifiedDecoder', embed_dims=32, num_layers=1,
+                         num_heads=2, feedforward_channels=64,
+                         image_in_dims=16, moe_cfg=None),
+            tasks=dict(
+                classification=dict(type='ClassificationTask',
+                                    classes=CLASSES),
+                detection=dict(type='DetectionTask', classes=CLASSES),
+                mlm=dict(type='MLMTask'))))
+
+
+def _batch(task, num=2):
+    samples = []
+    for i in range(num):
+        sample = UPv2DataSample(
+            metainfo=dict(img_shape=(40, 48), ori_shape=(40, 48),
+                          scale_factor=(1., 1.)))
+        sample.set_task(task).set_gt_label(i).set_text('a red circle')
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([[4., 4., 20., 30.]]),
+            labels=torch.tensor([i]))
+        samples.append(sample)
+    images = [torch.randint(0, 255, (3, 40, 48), dtype=torch.uint8)
+              for _ in range(num)]
+    return dict(inputs=images, data_samples=samples)
+
+
+@pytest.mark.parametrize('task', ['classification', 'detection'])
+def test_train_step(model, task):
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    log_vars = model.train_step(_batch(task), optim)
+    assert f'{task}.loss_cls' in log_vars and 'loss' in log_vars
+    assert all(k == 'loss' or k.startswith(f'{task}.') for k in log_vars)
+
+
+def test_predict_after_preprocessing(model):
+    out = model.test_step(_batch('classification'))
+    assert out[0].pred_score.shape == (3, )
+    out = model.test_step(_batch('detection'))
+    assert out[0].pred_instances.bboxes.shape == (4 * 3, 4)
+
+
+def test_text_only_batch(model):
+    model.train()
+    samples = _batch('mlm')['data_samples']
+    losses = model(None, samples, mode='loss')
+    assert set(losses) == {'mlm.loss_mlm'}
+
+
+def test_tensor_mode(model):
+    data = model.data_preprocessor(_batch('classification'), False)
+    logits = model(**data, mode='tensor')
+    assert logits.shape == (2, 3)
+
+
+def test_dispatch_errors(model):
+    data = model.data_preprocessor(_batch('classification'), False)
+    mixed = data['data_samples']
+    mixed[1].set_task('detection')
+    with pytest.raises(ValueError, match='one task'):
+        model(data['inputs'], mixed, mode='loss')
+    with pytest.raises(KeyError, match='captioning'):
+        model(data['inputs'], _batch('captioning')['data_samples'], 'loss')
+    with pytest.raises(ValueError, match='mode'):
+        model(data['inputs'], _batch('classification')['data_samples'],
+              'logits')
+    with pytest.raises(ValueError, match='image tensor'):
+        model(None, _batch('classification')['data_samples'], 'loss')
+    with pytest.raises(ValueError, match='data_samples'):
+        model(data['inputs'], None, 'loss')
+
+
+def test_config_errors(model):
+    cfg = dict(image_encoder=model.image_encoder,
+               text_encoder=model.text_encoder, decoder=model.decoder)
+    from mmupv2.models import UniPerceiverV2
+    with pytest.raises(KeyError, match='unknown task'):
+        UniPerceiverV2(**cfg, tasks=dict(vqa=dict(type='MLMTask')))
+    with pytest.raises(ValueError, match='implements'):
+        UniPerceiverV2(**cfg, tasks=dict(detection=dict(type='MLMTask')))
+    with pytest.raises(ValueError, match='at least one task'):
+        UniPerceiverV2(**cfg, tasks={})
+
+
+def test_set_classes_is_open_vocabulary(model):
+    model.set_classes('detection', ['dog', 'cat'])
+    out = model.test_step(_batch('detection'))
+    assert int(out[0].pred_instances.labels.max()) < 2
+    with pytest.raises(TypeError, match='no class names'):
+        model.set_classes('mlm', ['x'])
