@@ -4,7 +4,7 @@
 VENV    ?= .venv
 PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.mmupv2-installed
-DATA    ?= data/shapes
+DATA    := data/shapes
 PYTEST_ARGS ?=
 
 .PHONY: install test demo lint data clean-venv
@@ -28,7 +28,7 @@ $(DATA)/meta.json: | $(STAMP)
 data: $(DATA)/meta.json
 
 demo: $(STAMP) $(DATA)/meta.json
-	$(PYTHON) tools/misc/demo.py --data-root $(DATA)
+	$(PYTHON) tools/misc/demo.py
 
 clean-venv:
 	rm -rf $(VENV)

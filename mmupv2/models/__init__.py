@@ -1,4 +1,5 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+from .data_preprocessor import UPv2DataPreprocessor
 from .decoders import *  # noqa: F401,F403
 from .image_encoders import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
@@ -7,4 +8,4 @@ from .tasks import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403
 from .uniperceiver_v2 import UniPerceiverV2
 
-__all__ = ['UniPerceiverV2']
+__all__ = ['UPv2DataPreprocessor', 'UniPerceiverV2']

@@ -55,7 +55,7 @@ class UPv2DataSample(DetDataSample):
           (captioning, retrieval); ``pred_caption`` (str) the generated one.
         - ``text`` (str): the input text of a text-side sample (retrieval
           queries, image-text pairs, MLM lines).
-        - ``image_embedding`` (Tensor (D,)) / ``text_embeddings`` (Tensor
+        - ``image_feat`` (Tensor (D,)) / ``text_feat`` (Tensor
           (T, D)): retrieval predictions of a test image and of its T texts,
           read by ``ImageTextRetrievalMetric``.
     """

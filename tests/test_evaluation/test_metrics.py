@@ -144,8 +144,8 @@ def _retrieval_samples(image_feats, text_feats_per_image):
     for i, (img, texts) in enumerate(zip(image_feats,
                                          text_feats_per_image)):
         s = UPv2DataSample(metainfo=dict(image_id=i)).set_task('retrieval')
-        s.image_embedding = img
-        s.text_embeddings = texts
+        s.image_feat = img
+        s.text_feat = texts
         samples.append(s)
     return samples
 
@@ -171,6 +171,6 @@ def test_retrieval_metric_perfect_and_partial():
     assert metrics['retrieval/i2t_R@1'] == pytest.approx(75.0)
     # t2i: texts of image 3 retrieve image 0 -> 6 of 8 texts hit
     assert metrics['retrieval/t2i_R@1'] == pytest.approx(75.0)
-    with pytest.raises(KeyError, match='image_embedding'):
+    with pytest.raises(KeyError, match='image_feat'):
         ImageTextRetrievalMetric().process(
             None, [UPv2DataSample().to_dict()])

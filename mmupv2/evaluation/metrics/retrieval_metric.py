@@ -18,8 +18,8 @@ class ImageTextRetrievalMetric(BaseMetric):
     ``KarpathyRetrievalDataset(test_mode=True)`` gives them; the model's
     ``predict`` adds the embeddings:
 
-    - ``image_embedding`` (Tensor): (D,) the image's retrieval feature;
-    - ``text_embeddings`` (Tensor): (T, D) the features of its T texts.
+    - ``image_feat`` (Tensor): (D,) the image's retrieval feature;
+    - ``text_feat`` (Tensor): (T, D) the features of its T texts.
 
     After all ranks' results are collected, the similarity of every image to
     every text of the test set is the cosine of their features, and R@K is
@@ -41,15 +41,15 @@ class ImageTextRetrievalMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            for key in ('image_embedding', 'text_embeddings'):
+            for key in ('image_feat', 'text_feat'):
                 if key not in sample:
                     raise KeyError(
                         f'ImageTextRetrievalMetric: a data sample has no '
                         f"'{key}'")
             self.results.append(
                 dict(image_id=sample.get('image_id', len(self.results)),
-                     image=sample['image_embedding'].detach().cpu().float(),
-                     texts=sample['text_embeddings'].detach().cpu().float()))
+                     image=sample['image_feat'].detach().cpu().float(),
+                     texts=sample['text_feat'].detach().cpu().float()))
 
     @staticmethod
     def recalls(image_feats: torch.Tensor, text_feats: torch.Tensor,
