@@ -109,9 +109,11 @@ def main() -> int:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from mmupv2.engine.runner.metrics_summary import (loop_dataset_tasks,
-                                                      metrics_to_rows,
-                                                      rows_to_table)
+    from mmupv2.engine.runner.metrics_summary import (
+        loop_dataset_tasks,
+        metrics_to_rows,
+        rows_to_table,
+    )
     cfg = Config.fromfile(args.config)
     cfg.work_dir = args.work_dir
     if args.max_iters is not None:
