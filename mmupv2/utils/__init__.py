@@ -4,6 +4,16 @@ from .checkpoint import (
                          register_local_checkpoint_loader,
                          trusts_local_checkpoints,
 )
+from .checkpoint_loading import (
+    CheckpointMismatchError as CheckpointMismatchError,
+)
+from .checkpoint_loading import LoadReport as LoadReport
+from .checkpoint_loading import (
+    load_backbone_checkpoint as load_backbone_checkpoint,
+)
+from .checkpoint_loading import (
+    load_model_checkpoint as load_model_checkpoint,
+)
 from .setup_env import register_all_modules
 
 __all__ = [

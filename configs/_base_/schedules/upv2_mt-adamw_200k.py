@@ -1,0 +1,35 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+# Paper Sec. 5.2 (Swin-B / Swin-L): unmixed sampling, MT-AdamW with a base
+# learning rate of 1e-4 and weight decay 1e-4, the pre-trained encoders
+# (image backbone, RoBERTa) at 0.1x, 200k iterations, learning rate x0.1
+# at 160k. The paper states no warm-up and no gradient clipping, and
+# MT-AdamW normalises every gradient by its global L2 norm anyway.
+max_iters = 200000
+
+train_cfg = dict(
+    type='MultiTaskLoop',
+    sampling='unmixed',
+    max_iters=max_iters,
+    val_interval=10000)
+val_cfg = dict(type='MultiTaskValLoop')
+test_cfg = dict(type='MultiTaskTestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='MTAdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4),
+    paramwise_cfg=dict(
+        custom_keys={
+            'image_encoder.backbone': dict(lr_mult=0.1),
+            'text_encoder': dict(lr_mult=0.1)
+        }))
+
+param_scheduler = [
+    dict(
+        type='MultiStepLR',
+        by_epoch=False,
+        begin=0,
+        end=max_iters,
+        milestones=[160000],
+        gamma=0.1)
+]
