@@ -300,3 +300,21 @@ def test_errors(inferencer, image_paths, tiny_config):
     assert len(no_names.detect(img, classes=['cat']).pred_instances) > 0
     with pytest.raises(ValueError, match="no 'captioning' task head"):
         no_names.caption(img)
+
+
+def test_detect_imagenet_classes_through_config(tiny_config, image_paths):
+    """Novel categories through the config (paper Appendix C): detection
+    with ImageNet-1k's class names set in ``model.tasks.detection``."""
+    from mmengine.config import Config
+    from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+    cfg = Config.fromfile(tiny_config)
+    names = [c.split(',')[0] for c in IMAGENET_CATEGORIES]
+    cfg.model.tasks.detection.classes = names
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        novel = UniPerceiverInferencer(cfg)
+    sample = novel.detect(image_paths[0])
+    labels = sample.pred_instances.labels
+    assert len(labels) and int(labels.max()) < 1000
+    assert set(sample.pred_instances.label_names) <= set(names)
