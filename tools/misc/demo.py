@@ -96,7 +96,7 @@ def draw_predictions(cfg, checkpoint: str, out_dir: str,
     ]
     os.makedirs(out_dir, exist_ok=True)
     for task in ('detect', 'segment', 'classify', 'caption'):
-        getattr(inferencer, task)(images, out_dir=osp.join(out_dir, task))
+        getattr(inferencer, task)(images, out_dir=out_dir)  # out_dir/<task>/
 
 
 def main() -> int:
