@@ -465,18 +465,32 @@ class UniPerceiverInferencer(BaseInferencer):
     def _localize(self, task: str, imgs: InputsType,
                   classes: Optional[ClassNames], batch_size: int,
                   vis_kwargs: dict) -> Tuple[SampleList, Optional[list]]:
-        task = self._check_task(task)
+        task = canonical_task(task)
+        head = self._localization_head(task)
         images = self._inputs_to_list(imgs)
-        with self._label_space(task, classes, 'classes') as names:
-            preds = self._predict_images(task, images, batch_size)
+        with self._label_space(head, classes, 'classes') as names:
+            preds = self._predict_images(head, images, batch_size)
         for sample in preds:
             sample.set_metainfo(dict(classes=tuple(names)))
             instances = sample.pred_instances
             instances.label_names = [
                 names[i] for i in instances.labels.tolist()
             ]
+            if head != task:  # boxes of the segmentation head
+                del instances.masks
+                sample.set_task(task)
         vis = self.visualize(images, preds, task=task, **vis_kwargs)
         return preds, vis
+
+    def _localization_head(self, task: str) -> str:
+        """The head that answers ``task``: its own, or for detection the
+        instance segmentation head when the model has no detection head
+        (the Swin-B/L configs train one head for both, as the paper);
+        its boxes are the detections."""
+        if (task == 'detection' and task not in self.model.tasks
+                and 'instance_segmentation' in self.model.tasks):
+            return self._check_task('instance_segmentation')
+        return self._check_task(task)
 
     def detect(self,
                imgs: InputsType,
@@ -504,7 +518,8 @@ class UniPerceiverInferencer(BaseInferencer):
             (N,) sorted descending, ``labels`` (N,) indices into the classes
             and ``label_names`` (list of N str); ``metainfo['classes']`` is
             the label space used. N is the head's ``num_results`` (at most
-            proposals x classes).
+            proposals x classes). A model without a detection head answers
+            with its instance segmentation head's boxes.
         """
         preds, _ = self._localize(
             'detection', imgs, classes, batch_size,

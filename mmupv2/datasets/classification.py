@@ -4,7 +4,7 @@ from typing import List
 
 from mmengine.fileio import get_file_backend, list_from_file
 from mmpretrain.datasets import CustomDataset
-from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+from mmpretrain.datasets.categories import IMAGENET_SIMPLE_CATEGORIES
 
 from mmupv2.registry import DATASETS
 
@@ -64,7 +64,15 @@ class UPv2ClassificationDataset(TaskDatasetMixin, CustomDataset):
 
 @DATASETS.register_module()
 class UPv2ImageNetDataset(UPv2ClassificationDataset):
-    """ImageNet-1k: :class:`UPv2ClassificationDataset` with the 1000 class
-    names of mmpretrain's ``ImageNet`` (``'tench, Tinca tinca'``, ...; the
-    comma-separated synonyms are the class's text targets)."""
-    METAINFO = {'classes': IMAGENET_CATEGORIES}
+    """ImageNet-1k: :class:`UPv2ClassificationDataset` with the 1000 short
+    class names of CLIP's zero-shot prompts (mmpretrain's
+    ``IMAGENET_SIMPLE_CATEGORIES``: ``'tench'``, ``'goldfish'``, ...), in
+    the label order of the standard ``train.txt`` / ``val.txt``.
+
+    These are the classification head's text targets in the paper configs
+    (``configs/_base_/models/uniperceiver_v2_classes.py``), as Uni-Perceiver
+    v1 uses CLIP's names; a checkpoint's ``dataset_meta`` therefore carries
+    the same names the head was trained with. (mmpretrain's ``ImageNet``
+    has WordNet synonym lists, ``'tench, Tinca tinca'``, worse as text.)
+    """
+    METAINFO = {'classes': IMAGENET_SIMPLE_CATEGORIES}

@@ -318,3 +318,30 @@ def test_detect_imagenet_classes_through_config(tiny_config, image_paths):
     labels = sample.pred_instances.labels
     assert len(labels) and int(labels.max()) < 1000
     assert set(sample.pred_instances.label_names) <= set(names)
+
+
+def test_detect_without_detection_head(tiny_config, image_paths, tmp_path):
+    """A model trained as the Swin-B/L configs (one instance segmentation
+    head for COCO's detection and segmentation) answers ``detect`` with
+    that head's boxes: the segmentation minus its masks."""
+    cfg = Config.fromfile(tiny_config)
+    del cfg.model.tasks['detection']
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        seg_only = UniPerceiverInferencer(cfg)
+    assert 'detection' not in seg_only.model.tasks
+    boxes = seg_only.detect(image_paths[0], out_dir=str(tmp_path))
+    assert boxes.task == 'detection'
+    _check_instances(boxes, CONFIG_CLASSES, (96, 96))
+    masks = seg_only.segment(image_paths[0])
+    torch.testing.assert_close(boxes.pred_instances.bboxes,
+                               masks.pred_instances.bboxes)
+    assert boxes.pred_instances.label_names == \
+        masks.pred_instances.label_names
+    assert osp.isfile(osp.join(tmp_path, 'detection',
+                               osp.basename(image_paths[0])))
+    # the novel-class override reaches the segmentation head too
+    novel = seg_only.detect(image_paths[0], classes=['goldfish', 'tench'])
+    _check_instances(novel, ['goldfish', 'tench'], (96, 96))
+    assert seg_only.classes('segment') == CONFIG_CLASSES

@@ -213,6 +213,10 @@ def test_model_builds(path, hf_folder, built_models):
     if 'classification' in model.tasks:
         classes = [c[0] for c in model.tasks['classification'].classes]
         assert classes == list(IMAGENET_SIMPLE_CATEGORIES)
+        # the data set's names (saved in checkpoints' dataset_meta) are the
+        # head's, so the inferencer restores the trained label space
+        assert classes == list(
+            DATASETS.get('UPv2ImageNetDataset').METAINFO['classes'])
         assert len(classes) == NUM_IMAGENET
     for task in ('detection', 'instance_segmentation'):
         if task in model.tasks:

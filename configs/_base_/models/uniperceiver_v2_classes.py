@@ -5,8 +5,9 @@
 #
 # ImageNet-1k: the short names of CLIP's zero-shot prompts (mmpretrain's
 # ``IMAGENET_SIMPLE_CATEGORIES``), as Uni-Perceiver v1 uses CLIP's class
-# names (``imagenet_class_name_CLIP_with_endoftext.pkl``); the data set's own
-# names are WordNet synonym lists ("tench, Tinca tinca"), worse text targets.
+# names (``imagenet_class_name_CLIP_with_endoftext.pkl``);
+# ``UPv2ImageNetDataset`` carries the same names (mmpretrain's ``ImageNet``
+# has WordNet synonym lists, "tench, Tinca tinca", worse text targets).
 # COCO: the 80 names of mmdet's ``CocoDataset.METAINFO``.
 # tests/test_configs/test_model_configs.py checks both against the packages.
 imagenet_classes = (
