@@ -43,6 +43,33 @@ TABLE8 = {
     'coco_retrieval': (28, 0.0192, 0.064),
     'sbu_retrieval': (28, 0.02328, 0.0776),
 }
+#: Paper Table 5 (pre-trained image encoders): config name suffix ->
+#: (backbone type, its ``init_cfg`` checkpoint, ``prefix``, image mean).
+_IMAGENET_MEAN = [123.675, 116.28, 103.53]
+_CLIP_MEAN = [255 * m for m in (0.48145466, 0.4578275, 0.40821073)]
+_MMDET = 'https://download.openmmlab.com/mmdetection/'
+TABLE5 = {
+    '_in1k-pretrained': ('ResNet', 'torchvision://resnet50', None,
+                         _IMAGENET_MEAN),
+    '_in21k-pretrained': ('ResNet', 'checkpoints/resnet50_in21k.pth',
+                          'backbone.', _IMAGENET_MEAN),
+    # IN-1k & COCO: the base config (DINO's backbone) and Mask R-CNN's
+    '': ('ResNet', _MMDET + 'v3.0/dino/dino-4scale_r50_8xb2-12e_coco/'
+         'dino-4scale_r50_8xb2-12e_coco_20221202_182705-55b2bba2.pth',
+         'backbone.', _IMAGENET_MEAN),
+    '_in1k-coco-pretrained': (
+        'ResNet', _MMDET + 'v2.0/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/'
+        'mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth', 'backbone.',
+        _IMAGENET_MEAN),
+    '_mocov2-pretrained': (
+        'ResNet', 'https://download.openmmlab.com/mmselfsup/1.x/mocov2/'
+        'mocov2_resnet50_8xb32-coslr-200e_in1k/'
+        'mocov2_resnet50_8xb32-coslr-200e_in1k_20220825-b6d23c86.pth',
+        'backbone.', _IMAGENET_MEAN),
+    '_clip-pretrained': ('CLIPModifiedResNet',
+                         'checkpoints/clip_rn50_backbone.pth', None,
+                         _CLIP_MEAN),
+}
 #: Sec. 5.3: the ablations train neither MLM nor on YFCC.
 ABLATION_ENTRIES = {
     k
@@ -231,8 +258,9 @@ def test_model_builds(path, hf_folder, built_models):
     assert model.decoder.with_moe == (cfg.model.decoder.moe_cfg is not None)
     backbone = model.image_encoder.backbone
     swin = _is_swin(path)
-    assert type(backbone).__name__ == ('SwinTransformer'
-                                       if swin else 'ResNet')
+    row = TABLE5.get(_name(path).split('4tasks')[-1])
+    assert type(backbone).__name__ == ('SwinTransformer' if swin else
+                                       row[0] if row else 'ResNet')
     if swin:
         arch = 'large' if '_swin-l_' in _name(path) else 'base'
         assert backbone.embed_dims == {'base': 128, 'large': 192}[arch]
@@ -266,3 +294,38 @@ def test_model_builds(path, hf_folder, built_models):
         'image_encoder.backbone', 'text_encoder', 'image_encoder',
         'decoder', 'tasks'
     }
+
+
+@pytest.mark.parametrize('suffix', sorted(TABLE5), ids=lambda s: s or 'base')
+def test_table5_pretrained_encoders(suffix):
+    """Every row of Table 5 has a config that changes only the backbone's
+    weights (and, for CLIP, its architecture and the image mean / std), with
+    the frozen-stage policy of the R50 configs."""
+    base_path = osp.join(ROOT, 'configs', 'uniperceiver_v2',
+                         'upv2_r50_16xb-mt-150k_4tasks.py')
+    path = base_path.replace('4tasks.py', f'4tasks{suffix}.py')
+    assert path in CONFIGS
+    backbone_type, checkpoint, prefix, mean = TABLE5[suffix]
+    cfg = Config.fromfile(path)
+    backbone = cfg.model.image_encoder.backbone
+    assert backbone.type.split('.')[-1] == backbone_type
+    assert backbone.init_cfg.type == 'Pretrained'
+    assert backbone.init_cfg.checkpoint == checkpoint
+    assert backbone.init_cfg.get('prefix') == prefix
+    assert (backbone.frozen_stages, backbone.norm_eval) == (1, True)
+    assert backbone.norm_cfg == dict(type='BN', requires_grad=False)
+    assert tuple(backbone.out_indices) == (0, 1, 2, 3)
+    assert cfg.model.data_preprocessor.mean == pytest.approx(mean)
+    if suffix == '_clip-pretrained':
+        assert cfg.model.data_preprocessor.std == pytest.approx(
+            [255 * s for s in (0.26862954, 0.26130258, 0.27577711)])
+        assert (tuple(backbone.layers), backbone.width) == ((3, 4, 6, 3), 64)
+
+    # nothing else differs from the base config
+    base = Config.fromfile(base_path).to_dict()
+    this = cfg.to_dict()
+    for c in (base, this):
+        c['model']['image_encoder'].pop('backbone')
+        c['model']['data_preprocessor'].pop('mean')
+        c['model']['data_preprocessor'].pop('std')
+    assert this == base
