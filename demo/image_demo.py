@@ -6,7 +6,7 @@ Example::
 
     python demo/image_demo.py demo.png \\
         configs/uniperceiver_v2/upv2_tiny_shapes.py \\
-        --weights work_dirs/demo/iter_600.pth --task all --out-dir outputs
+        --weights work_dirs/demo/iter_1000.pth --task all --out-dir outputs
     # novel categories (paper Appendix C): any class names
     python demo/image_demo.py demo.png CONFIG --weights CKPT \\
         --task detect --classes goldfish tench

@@ -198,7 +198,7 @@ class UniPerceiverInferencer(BaseInferencer):
     Example:
         >>> inferencer = UniPerceiverInferencer(
         ...     'configs/uniperceiver_v2/upv2_tiny_shapes.py',
-        ...     weights='work_dirs/demo/iter_600.pth')
+        ...     weights='work_dirs/demo/iter_1000.pth')
         >>> sample = inferencer.detect('demo.png', classes=['goldfish'])
         >>> sample.pred_instances.bboxes  # (N, 4) xyxy pixels
         >>> inferencer.caption(['a.png', 'b.png'], out_dir='outputs')

@@ -17,7 +17,8 @@ def test_demo_smoke(tmp_path):
     work = tmp_path / 'work'
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'misc', 'demo.py'),
-         '--max-iters', '8', '--work-dir', str(work), '--num-vis', '1'],
+         '--max-iters', '8', '--work-dir', str(work), '--num-vis', '1',
+         '--write', str(tmp_path / 'benchmark.md')],
         cwd=str(tmp_path), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((work / 'metrics.json').read_text())
@@ -31,3 +32,16 @@ def test_demo_smoke(tmp_path):
     assert 'mmupv2 demo: shapes val' in proc.stdout
     drawn = list((work / 'vis').rglob('*.*'))
     assert drawn, 'no drawn predictions'
+    # the quality section: one row per metric, floors, and the entries'
+    # iteration counts, which add up to the iterations trained
+    section = (tmp_path / 'benchmark.md').read_text()
+    assert '## Demo quality (make demo)' in section
+    rows = [line.split('|')[1:-1] for line in section.splitlines()
+            if line.startswith('| ') and '---' not in line][1:]
+    assert len(rows) == 7
+    by_metric = {r[1].strip(): r for r in rows}
+    assert by_metric['top1'][2].strip() == '90'
+    assert by_metric['CIDEr'][2].strip() == '80'
+    per_task = {r[0].strip(): int(r[5]) for r in rows}
+    # MLM trains without a metric: the five evaluated tasks get the rest
+    assert sum(per_task.values()) <= 8

@@ -14,7 +14,12 @@ Steps:
 4. write ``<work-dir>/metrics.json`` (every value on the paper's 0-100
    scale) and drawn predictions of a few val images to ``<work-dir>/vis/``.
 
-    python tools/misc/demo.py [--work-dir work_dirs/demo] [--max-iters N]
+    python tools/misc/demo.py [--work-dir work_dirs/demo] [--max-iters N] \
+        [--write docs/benchmark.md]
+
+``--write`` records the reached values against the project's quality
+floors, with each entry's number of training iterations, in the "Demo
+quality" section of a markdown file.
 """
 import argparse
 import json
@@ -22,7 +27,8 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, Mapping
+from collections import Counter
+from typing import Dict, List, Mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2', 'upv2_tiny_shapes.py')
@@ -53,6 +59,17 @@ SCHEMA = {
 }
 
 
+#: the quality floors of the demo (issue "make demo"), same keys as SCHEMA
+FLOORS = {
+    'classification': {'top1': 90.0},
+    'detection': {'bbox_mAP': 40.0},
+    'instance_segmentation': {'segm_mAP': 30.0},
+    'captioning': {'BLEU-4': None, 'CIDEr': 80.0},
+    'retrieval': {'i2t_R@1': 40.0, 't2i_R@1': 40.0},
+}
+QUALITY_TITLE = 'Demo quality (make demo)'
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='mmupv2 demo')
     parser.add_argument('--config', default=CONFIG)
@@ -62,6 +79,9 @@ def parse_args() -> argparse.Namespace:
         help='training iterations (default: the config\'s)')
     parser.add_argument('--num-vis', type=int, default=4,
                         help='val images to draw')
+    parser.add_argument(
+        '--write', metavar='MARKDOWN',
+        help=f'write the "{QUALITY_TITLE}" section of this file')
     return parser.parse_args()
 
 
@@ -82,6 +102,37 @@ def paper_scale_metrics(metrics: Mapping[str, float]) -> Dict[str, dict]:
                                f'evaluation (have {sorted(metrics)})')
             out[task][name] = round(float(metrics[full]) * scale, 2)
     return out
+
+
+def iterations_per_entry(loop) -> Dict[str, int]:
+    """How many iterations each entry of a ``MultiTaskLoop`` trained (its
+    unmixed schedule is a pure function of the seed and the iteration)."""
+    from mmupv2.engine.runner.task_schedule import scheduled_entry
+    entries = loop.entries
+    if loop.sampling != 'unmixed':
+        return {e.name: loop.max_iters for e in entries}
+    ratios = [e.sampling_ratio for e in entries]
+    seed = loop._get_seed()
+    counts = Counter(
+        scheduled_entry(seed, t, ratios) for t in range(loop.max_iters))
+    return {e.name: counts[i] for i, e in enumerate(entries)}
+
+
+def quality_rows(summary: Mapping[str, dict],
+                 iterations: Mapping[str, int]) -> List[list]:
+    """Rows ``task, metric, floor, reached, met, training iterations``."""
+    rows = []
+    for task, fields in summary.items():
+        for name, value in fields.items():
+            floor = FLOORS.get(task, {}).get(name)
+            met = '' if floor is None else ('yes' if value >= floor else
+                                            'no')
+            rows.append([
+                task, name, '' if floor is None else f'{floor:g}',
+                f'{value:.1f}', met,
+                iterations.get(task, '')
+            ])
+    return rows
 
 
 def draw_predictions(cfg, checkpoint: str, out_dir: str,
@@ -143,9 +194,26 @@ def main() -> int:
                           f'iter_{cfg.train_cfg.max_iters}.pth')
     draw_predictions(cfg, checkpoint, osp.join(args.work_dir, 'vis'),
                      args.num_vis)
+    total_time = time.time() - start
     print(f'drawn predictions in {osp.join(args.work_dir, "vis")}; '
           f'training took {train_time / 60:.1f} min, all '
-          f'{(time.time() - start) / 60:.1f} min')
+          f'{total_time / 60:.1f} min')
+    if args.write:
+        from mmupv2.utils.benchmark_table import write_section
+        loop = runner.train_loop
+        write_section(
+            args.write, QUALITY_TITLE,
+            f'`{" ".join(["python tools/misc/demo.py"] + sys.argv[1:])}`: '
+            f'`{osp.relpath(args.config, ROOT)}` trained from scratch for '
+            f'{loop.max_iters} iterations ({loop.sampling} sampling) in '
+            f'{train_time / 60:.1f} min, {total_time / 60:.1f} min with '
+            'evaluation and drawing; values on the shapes val split '
+            '(0-100). "iterations": how many training iterations the '
+            'entry of that task had.', [
+                'task', 'metric', 'floor', 'reached', 'met',
+                'iterations'
+            ], quality_rows(summary, iterations_per_entry(loop)))
+        print(f'"{QUALITY_TITLE}" written to {args.write}')
     return 0
 
 
