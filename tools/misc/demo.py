@@ -135,10 +135,16 @@ def quality_rows(summary: Mapping[str, dict],
     return rows
 
 
-def draw_predictions(cfg, checkpoint: str, out_dir: str,
-                     num_images: int) -> None:
+def draw_predictions(cfg, checkpoint: str, out_dir: str, num_images: int,
+                     num_instances: int = 3) -> None:
     """Draw detection, segmentation, classification and captioning
-    predictions of the first val images with the inferencer."""
+    predictions of the first val images with the inferencer, into
+    ``out_dir/<task>/``.
+
+    Detection and segmentation draw the ``num_instances`` best-scoring
+    instances of each image whatever their score: a short run's scores
+    (objectness x class probability) are low, and a fixed threshold would
+    draw nothing."""
     from mmupv2.apis import UniPerceiverInferencer
     inferencer = UniPerceiverInferencer(cfg, weights=checkpoint)
     img_dir = osp.join(DATA_ROOT, 'images', 'val')
@@ -146,8 +152,15 @@ def draw_predictions(cfg, checkpoint: str, out_dir: str,
         osp.join(img_dir, f) for f in sorted(os.listdir(img_dir))[:num_images]
     ]
     os.makedirs(out_dir, exist_ok=True)
-    for task in ('detect', 'segment', 'classify', 'caption'):
-        getattr(inferencer, task)(images, out_dir=out_dir)  # out_dir/<task>/
+    for task, name in (('detect', 'detection'),
+                       ('segment', 'instance_segmentation')):
+        preds = getattr(inferencer, task)(images)
+        for sample in preds:  # sorted by score
+            sample.pred_instances = sample.pred_instances[:num_instances]
+        inferencer.visualize(images, preds, task=name, out_dir=out_dir,
+                             pred_score_thr=0.0)
+    for task in ('classify', 'caption'):
+        getattr(inferencer, task)(images, out_dir=out_dir)
 
 
 def main() -> int:
