@@ -53,17 +53,19 @@ def hf_folder(tmp_path_factory):
     return folder, save_tiny_roberta(folder, osp.join(shapes, 'tokenizer'))
 
 
-def _backbone_cfg() -> dict:
+def _backbone_cfg(**overrides) -> dict:
     cfg = Config.fromfile(TINY_ENCODER).image_encoder.backbone
     cfg.init_cfg = None
+    cfg.update(overrides)
     return cfg.to_dict()
 
 
-def _build_model(hf_dir: str, seed: int, backbone_init=None):
+def _build_model(hf_dir: str, seed: int, backbone_init=None, **backbone):
     init_default_scope('mmupv2')
     torch.manual_seed(seed)
     encoder = Config.fromfile(TINY_ENCODER).image_encoder
     encoder.backbone.init_cfg = backbone_init
+    encoder.backbone.update(backbone)
     return MODELS.build(
         dict(
             type='UniPerceiverV2',
@@ -149,10 +151,10 @@ def test_model_checkpoint_names_a_shape_mismatch(models, tmp_path):
 
 
 # -------------------------------------------------------------- backbones
-def _reference_backbone(seed: int, package: str = 'mmpretrain'):
+def _reference_backbone(seed: int, package: str = 'mmpretrain', **overrides):
     """A tiny ResNet-18 as in image_encoder_tiny.py, from ``package``."""
     torch.manual_seed(seed)
-    cfg = _backbone_cfg()
+    cfg = _backbone_cfg(**overrides)
     if package == 'mmdet':  # the same network, mmdet's implementation
         cfg['type'] = 'mmdet.ResNet'
     return MODELS.build(cfg)
@@ -208,10 +210,12 @@ def test_image_encoder_from_a_model_checkpoint_by_init_cfg(models, tmp_path):
     assert _same(encoder, src.image_encoder)
 
 
-def test_backbone_from_mmdet_detector(models, tmp_path):
-    """An mmdet detector's ResNet has the keys of mmpretrain's."""
-    model = models[1]
-    ref = _reference_backbone(7, 'mmdet')
+def test_backbone_from_mmdet_detector(hf_folder, tmp_path):
+    """An mmdet detector's ResNet has the keys of mmpretrain's, with the
+    standard stem of the paper configs' ResNet-50 (a deep stem is named
+    differently by the two packages)."""
+    model = _build_model(hf_folder[0], 1, deep_stem=False)
+    ref = _reference_backbone(7, 'mmdet', deep_stem=False)
     state = {f'backbone.{k}': v for k, v in ref.state_dict().items()}
     state['neck.convs.0.conv.weight'] = torch.zeros(4, 4, 1, 1)
     state['bbox_head.cls_branches.0.weight'] = torch.zeros(80, 256)

@@ -156,7 +156,10 @@ class BinaryMaskDINO(BaseModule):
                     num_levels=num_levels, num_points=decoder_points,
                     dropout=dropout),
                 ffn_cfg=ffn_cfg))
-        self.level_embed = nn.Parameter(torch.empty(num_levels, embed_dims))
+        # drawn here too (init_weights redraws it): a model used without
+        # init_weights, e.g. a random-init inferencer, must not read
+        # uninitialised memory
+        self.level_embed = nn.Parameter(torch.randn(num_levels, embed_dims))
         self.memory_trans_fc = nn.Linear(embed_dims, embed_dims)
         self.memory_trans_norm = nn.LayerNorm(embed_dims)
         self.query_embedding = nn.Embedding(num_queries, embed_dims)

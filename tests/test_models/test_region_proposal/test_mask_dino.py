@@ -94,3 +94,23 @@ def test_mask_branch_shape():
     assert out.shape == (2, 16, 16, 24)
     with pytest.raises(ValueError, match='num_groups'):
         MaskFeatureBranch(embed_dims=30, num_groups=8)
+
+
+
+def test_parameters_finite_without_init_weights(monkeypatch):
+    """A network used without ``init_weights`` (a random-init inferencer,
+    as mmengine's BaseInferencer builds it) has no parameter left
+    uninitialised: every fresh ``torch.empty`` is NaN here, and each
+    parameter must have been drawn or set in the constructor."""
+    empty = torch.empty
+
+    def nan_empty(*args, **kwargs):
+        out = empty(*args, **kwargs)
+        return out.fill_(float('nan')) if out.is_floating_point() else out
+
+    monkeypatch.setattr(torch, 'empty', nan_empty)
+    net = BinaryMaskDINO(
+        embed_dims=32, num_queries=4, num_encoder_layers=1,
+        num_decoder_layers=1, feedforward_channels=64, num_groups=8)
+    for name, param in net.named_parameters():
+        assert torch.isfinite(param).all(), name
