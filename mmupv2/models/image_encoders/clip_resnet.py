@@ -1,72 +1,17 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """CLIP's ResNet (OpenAI's ``ModifiedResNet``) as a multi-scale backbone,
 for the "CLIP / CLIP data" row of the paper's Table 5."""
-from collections import OrderedDict
 from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
+from mmpretrain.models.multimodal.chinese_clip.chinese_clip import (
+    Bottleneck as CLIPBottleneck,
+)
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmupv2.registry import MODELS
-
-
-class CLIPBottleneck(nn.Module):
-    """OpenAI CLIP's ``Bottleneck``: every convolution has stride 1; a
-    stride-``s`` block average-pools after ``conv2`` and, on the identity
-    path, before the 1x1 ``downsample`` convolution (anti-aliased
-    ResNet-D).
-
-    Args:
-        inplanes (int): input channels.
-        planes (int): width of the block; it outputs ``4 * planes``.
-        stride (int): spatial reduction of the block.
-        norm_cfg (dict, optional): config of the norm layers; BN by
-            default.
-    """
-    expansion = 4
-
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 stride: int = 1,
-                 norm_cfg: Optional[dict] = None):
-        super().__init__()
-        norm_cfg = norm_cfg or dict(type='BN', requires_grad=True)
-        out_planes = planes * self.expansion
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, planes)[1]
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = build_norm_layer(norm_cfg, planes)[1]
-        self.relu2 = nn.ReLU(inplace=True)
-        self.avgpool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
-        self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
-        self.bn3 = build_norm_layer(norm_cfg, out_planes)[1]
-        self.relu3 = nn.ReLU(inplace=True)
-        self.downsample = None
-        self.stride = stride
-        if stride > 1 or inplanes != out_planes:
-            # OpenAI's names: '-1' (no parameters), '0' conv, '1' norm
-            self.downsample = nn.Sequential(
-                OrderedDict([
-                    ('-1', nn.AvgPool2d(stride)),
-                    ('0', nn.Conv2d(inplanes, out_planes, 1, bias=False)),
-                    ('1', build_norm_layer(norm_cfg, out_planes)[1]),
-                ]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, inplanes, H, W) -> (B, 4 * planes, H / stride, W / stride)."""
-        identity = x
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.relu2(self.bn2(self.conv2(out)))
-        out = self.avgpool(out)
-        out = self.bn3(self.conv3(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu3(out + identity)
 
 
 @MODELS.register_module()
@@ -78,7 +23,8 @@ class CLIPModifiedResNet(BaseModule):
     The architecture is OpenAI's: a 3-convolution stem (``conv1`` 3x3
     stride 2 to ``width / 2`` channels, ``conv2`` 3x3, ``conv3`` 3x3 to
     ``width``, each with BN and ReLU) followed by a 2x2 average pool, then
-    four stages of :class:`CLIPBottleneck` (strides 1, 2, 2, 2). Module
+    four stages of CLIP's bottleneck (mmpretrain's Chinese-CLIP
+    ``Bottleneck``, OpenAI's block; strides 1, 2, 2, 2). Module
     names are OpenAI's, so the state dict is the ``visual.*`` part of a
     CLIP checkpoint without the ``visual.`` prefix (e.g. ``conv1.weight``,
     ``layer1.0.conv1.weight``, ``layer1.0.downsample.0.weight``,
@@ -99,9 +45,10 @@ class CLIPModifiedResNet(BaseModule):
         frozen_stages (int): as mmpretrain's ``ResNet``: -1 freezes
             nothing, 0 the stem, ``i`` the stem and ``layer1`` ...
             ``layer{i}`` (no gradients, norm layers in eval mode).
-        norm_cfg (dict, optional): config of every norm layer; trainable BN
-            by default (``dict(type='BN', requires_grad=False)`` freezes the
-            affine parameters, as the ResNet-50 configs do).
+        norm_cfg (dict, optional): ``dict(type='BN', requires_grad=...)``;
+            trainable BN by default (``requires_grad=False`` freezes the
+            affine parameters, as the ResNet-50 configs do). CLIP's blocks
+            are BN; for SyncBN use mmengine's ``sync_bn`` setting.
         norm_eval (bool): keep every BN layer in eval mode (running
             statistics fixed) while training.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
@@ -118,6 +65,11 @@ class CLIPModifiedResNet(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         norm_cfg = norm_cfg or dict(type='BN', requires_grad=True)
+        if norm_cfg.get('type') not in ('BN', 'BN2d') or set(norm_cfg) - {
+                'type', 'requires_grad'}:
+            raise ValueError('CLIPModifiedResNet: norm_cfg must be '
+                             "dict(type='BN'[, requires_grad=...]), got "
+                             f'{norm_cfg}')
         assert len(layers) == 4, f'4 stages expected, got {layers}'
         out_indices = tuple(out_indices)
         for i in out_indices:
@@ -132,13 +84,13 @@ class CLIPModifiedResNet(BaseModule):
         # the 3-layer stem: (B, 3, H, W) -> (B, width, H / 4, W / 4)
         half = width // 2
         self.conv1 = nn.Conv2d(3, half, 3, stride=2, padding=1, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, half)[1]
+        self.bn1 = nn.BatchNorm2d(half)
         self.relu1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(half, half, 3, padding=1, bias=False)
-        self.bn2 = build_norm_layer(norm_cfg, half)[1]
+        self.bn2 = nn.BatchNorm2d(half)
         self.relu2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(half, width, 3, padding=1, bias=False)
-        self.bn3 = build_norm_layer(norm_cfg, width)[1]
+        self.bn3 = nn.BatchNorm2d(width)
         self.relu3 = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(2)
 
@@ -146,17 +98,17 @@ class CLIPModifiedResNet(BaseModule):
         self.out_channels = []
         for i, num_blocks in enumerate(self.layers):
             planes = width * 2**i
-            blocks = [
-                CLIPBottleneck(inplanes, planes, 1 if i == 0 else 2,
-                               norm_cfg)
-            ]
+            blocks = [CLIPBottleneck(inplanes, planes, 1 if i == 0 else 2)]
             inplanes = planes * CLIPBottleneck.expansion
             blocks += [
-                CLIPBottleneck(inplanes, planes, norm_cfg=norm_cfg)
-                for _ in range(1, num_blocks)
+                CLIPBottleneck(inplanes, planes) for _ in range(1, num_blocks)
             ]
             self.add_module(f'layer{i + 1}', nn.Sequential(*blocks))
             self.out_channels.append(inplanes)
+        if not norm_cfg.get('requires_grad', True):
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.requires_grad_(False)
         self._freeze_stages()
 
     def _stem_modules(self) -> Tuple[nn.Module, ...]:
