@@ -1,4 +1,5 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+from .backbones import *  # noqa: F401,F403
 from .data_preprocessor import UPv2DataPreprocessor
 from .decoders import *  # noqa: F401,F403
 from .image_encoders import *  # noqa: F401,F403
