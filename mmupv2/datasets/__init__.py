@@ -7,10 +7,16 @@ from .karpathy import KarpathyCaptionDataset, KarpathyRetrievalDataset
 from .task_dataset import TaskDatasetMixin
 from .text_lines import TextLinesDataset
 from .transforms import PackUPv2Inputs
+from .vocabulary import (
+    VOCABULARY_TASKS,
+    DataVocabulary,
+    vocabulary_from_datasets,
+)
 
 __all__ = [
-    'AnnotationError', 'ImageTextPairDataset', 'KarpathyCaptionDataset',
-    'KarpathyRetrievalDataset', 'PackUPv2Inputs', 'TaskDatasetMixin',
-    'TextLinesDataset', 'UPv2ClassificationDataset', 'UPv2CocoDataset',
-    'UPv2ImageNetDataset'
+    'AnnotationError', 'DataVocabulary', 'ImageTextPairDataset',
+    'KarpathyCaptionDataset', 'KarpathyRetrievalDataset', 'PackUPv2Inputs',
+    'TaskDatasetMixin', 'TextLinesDataset', 'UPv2ClassificationDataset',
+    'UPv2CocoDataset', 'UPv2ImageNetDataset', 'VOCABULARY_TASKS',
+    'vocabulary_from_datasets'
 ]

@@ -15,6 +15,7 @@ from .decoders import TokenSegment
 from .image_encoders import ImageEncoderOutput
 from .tasks.base import ClassNames
 from .tasks.target_cache import TargetEmbeddingCache
+from .tasks.vocabulary import VocabularyTargets
 
 SampleList = List[UPv2DataSample]
 ConfigType = Union[dict, nn.Module]
@@ -57,6 +58,15 @@ class UniPerceiverV2(BaseModel):
     an :class:`~mmupv2.models.image_encoders.ImageEncoderOutput`; its
     ``losses`` and ``matched_indices`` are read only by detection and
     instance segmentation (the paper supervises proposals only there).
+
+    Vocabulary targets (captioning, MLM): ``vocabulary='full'`` (the
+    paper's) compares with every token of the tokenizer, each encoded every
+    training step; ``vocabulary='data'`` only with the tokens of the
+    training texts (plus the end token), a subset derived at start-up by
+    :class:`~mmupv2.engine.hooks.VocabularyFromDataHook` (or set with
+    :meth:`set_vocabulary`) and saved in checkpoints (see
+    :class:`~mmupv2.models.tasks.vocabulary.VocabularyTargets` and
+    docs/tasks.md). Token ids in and out of the tasks stay the tokenizer's.
 
     Target embeddings (class names, the vocabulary) are encoded by the text
     encoder and the decoder, with gradient in training. At inference they
@@ -108,6 +118,7 @@ class UniPerceiverV2(BaseModel):
                  tasks: Dict[str, ConfigType],
                  target_chunk_size: int = 4096,
                  checkpoint_targets: bool = True,
+                 vocabulary: str = 'full',
                  data_preprocessor: Optional[ConfigType] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -133,7 +144,8 @@ class UniPerceiverV2(BaseModel):
         self.target_chunk_size = target_chunk_size
         self.checkpoint_targets = checkpoint_targets
         self.target_cache = TargetEmbeddingCache()
-        self._vocabulary_ids: Optional[Tensor] = None
+        self.vocabulary_targets = VocabularyTargets(
+            self.text_encoder.tokenizer, vocabulary)
 
     @staticmethod
     def _build(cfg: ConfigType) -> nn.Module:
@@ -257,28 +269,40 @@ class UniPerceiverV2(BaseModel):
         return self.target_cache.get(('texts', attribute, tuple(texts)),
                                      compute, self.target_modules)
 
+    @property
+    def vocabulary(self) -> str:
+        """The vocabulary option: ``'full'`` or ``'data'``."""
+        return self.vocabulary_targets.mode
+
+    def set_vocabulary(self, token_ids: Union[Sequence[int], Tensor]) -> None:
+        """Make these token ids (plus the end token) the vocabulary targets
+        of captioning and MLM (``vocabulary='data'`` only).
+
+        Args:
+            token_ids: (V',) token ids of the text encoder's tokenizer.
+        """
+        self.vocabulary_targets.set(token_ids)
+
+    def vocabulary_token_ids(self) -> Tensor:
+        """(V',) the token id of every vocabulary target, sorted (every id
+        of the tokenizer with ``vocabulary='full'``)."""
+        return self.vocabulary_targets.token_ids(self.text_encoder.device)
+
     def vocabulary_ids(self) -> Tensor:
-        """(V, 3) ``[<s>, token, </s>]`` for every token of the tokenizer
-        (the tokenizer's own special tokens around each token)."""
-        device = self.text_encoder.device
-        if self._vocabulary_ids is None:
-            tok = self.text_encoder.tokenizer
-            self._vocabulary_ids = torch.tensor([
-                tok.build_inputs_with_special_tokens([i])
-                for i in range(len(tok))
-            ])
-        if self._vocabulary_ids.device != device:
-            self._vocabulary_ids = self._vocabulary_ids.to(device)
-        return self._vocabulary_ids
+        """(V', 3) the target texts ``[begin, token, end]`` (``<s> v </s>``
+        for RoBERTa, ``[CLS] v [SEP]`` for BERT), one per vocabulary target.
+        """
+        return self.vocabulary_targets.input_ids(self.text_encoder.device)
 
     def vocabulary_embeddings(self) -> Tensor:
-        """Target embeddings of every vocabulary token (captioning, MLM),
-        each token encoded as the text ``[<s>, token, </s>]`` with the
+        """Target embeddings of the vocabulary targets (captioning, MLM),
+        each token encoded as the text ``[begin, token, end]`` with the
         ``'vocab_target'`` attribute (v1's "Vocab_Word").
 
         Returns:
-            Tensor: (V, D); with gradient in training mode (the whole
-            vocabulary every step, as v1), cached in eval mode.
+            Tensor: (V', D), rows in the order of
+            :meth:`vocabulary_token_ids`; with gradient in training mode
+            (every target every step, as v1), cached in eval mode.
         """
 
         def compute() -> Tensor:
@@ -288,5 +312,5 @@ class UniPerceiverV2(BaseModel):
 
         if self.training:
             return compute()
-        return self.target_cache.get(('vocabulary', ), compute,
-                                     self.target_modules)
+        key = ('vocabulary', self.vocabulary, self.vocabulary_targets.version)
+        return self.target_cache.get(key, compute, self.target_modules)

@@ -184,8 +184,8 @@ def bench_captioning(model, args, size) -> List[list]:
             return beam_search(
                 stepper_cls(task, model, image, vocab),
                 args.batch_size,
-                bos_id=tok.bos_token_id,
-                eos_id=tok.eos_token_id,
+                bos_id=model.text_encoder.begin_token_id,
+                eos_id=model.text_encoder.end_token_id,
                 beam_size=2,
                 max_length=20,
                 banned_ids=tok.all_special_ids)  # incl. the end token

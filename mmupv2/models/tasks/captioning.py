@@ -11,6 +11,7 @@ from mmupv2.registry import MODELS
 
 from .base import BaseTask, SampleList, image_segment
 from .caption_search import beam_search, greedy_search
+from .vocabulary import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
@@ -26,9 +27,17 @@ class CaptioningTask(BaseTask):
             (causal mask on the text: position i sees the image and
              w_<=i; the image tokens never see the text)
         outputs at the T text positions            h (B, T, D)
-        vocabulary -> f_text -> [<SPE>; <s> v </s>] -> g -> <SPE>  (V, D)
-        logits = cos(h, vocab) / tau (B, T, V); cross-entropy with
+        vocabulary -> f_text -> [<SPE>; <s> v </s>] -> g -> <SPE>  (V', D)
+        logits = cos(h, vocab) / tau (B, T, V'); cross-entropy with
         w_1 ... w_{T-1} </s>  (Eq. 7, padding ignored)
+
+    ``<s>`` / ``</s>`` stand for the tokenizer's begin and end tokens
+    (``[CLS]`` / ``[SEP]`` for BERT / MiniLM; see
+    :func:`~mmupv2.models.text_encoders.special_tokens.text_boundary_ids`).
+    The V' vocabulary targets are every token (``vocabulary='full'``) or
+    the tokens of the training data (``'data'``, see
+    :class:`~.vocabulary.VocabularyTargets`); the targets of the loss are
+    row indices of that set, the generated captions token ids.
 
     The caption prefix is embedded by the text encoder's *embedding layer*
     only (token + position embeddings + LayerNorm, the v1 tokenizer's role);
@@ -42,8 +51,8 @@ class CaptioningTask(BaseTask):
     penalty; :func:`~.caption_search.beam_search`) with the decoder's
     key/value cache; ``use_cache=False`` recomputes the whole sequence at
     every step (same result, for benchmarks). The vocabulary embeddings are
-    computed once and cached. Special tokens other than ``</s>`` are never
-    generated.
+    computed once and cached. Special tokens other than the end token are
+    never generated, nor tokens outside the vocabulary targets.
 
     Predictions: ``pred_caption`` (str).
 
@@ -100,8 +109,11 @@ class CaptioningTask(BaseTask):
         """Teacher-forced logits.
 
         Returns:
-            tuple: logits (B, T, V), target ids (B, T) and a (B, T) bool
-            mask of the positions that count.
+            tuple: logits (B, T, V') over the vocabulary targets, the
+            targets (B, T) as row indices of the target set (token ids for
+            the full vocabulary; ``IGNORE_INDEX`` at padding and for a token
+            outside a ``'data'`` subset) and a (B, T) bool mask of the real
+            (unpadded) positions.
         """
         captions = [
             self._pick_caption(s, model.training) for s in data_samples
@@ -113,7 +125,10 @@ class CaptioningTask(BaseTask):
             [self.image_input(model, inputs, data_samples), text])
         logits = self.similarity(out.segment(1),
                                  model.vocabulary_embeddings())
-        return logits, ids[:, 1:], mask[:, 1:].bool()
+        valid = mask[:, 1:].bool()
+        targets = model.vocabulary_targets.targets(
+            ids[:, 1:].masked_fill(~valid, IGNORE_INDEX), self.task)
+        return logits, targets, valid
 
     @staticmethod
     def _pick_caption(sample, random: bool) -> str:
@@ -128,16 +143,25 @@ class CaptioningTask(BaseTask):
 
     def loss(self, model: 'UniPerceiverV2', inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
-        """``loss_caption``: next-token cross-entropy, padding ignored."""
-        logits, targets, valid = self.forward(model, inputs, data_samples)
-        loss = F.cross_entropy(logits[valid], targets[valid])
+        """``loss_caption``: next-token cross-entropy, padding (and tokens
+        outside the vocabulary targets) ignored."""
+        logits, targets, _ = self.forward(model, inputs, data_samples)
+        counted = targets != IGNORE_INDEX
+        if not bool(counted.any()):
+            # every token outside the targets (warned): no signal, no NaN
+            return dict(loss_caption=logits.sum() * 0.0)
+        loss = F.cross_entropy(logits[counted], targets[counted])
         return dict(loss_caption=loss * self.loss_weight)
 
     # --------------------------------------------------------- inference
     def banned_ids(self, model: 'UniPerceiverV2') -> List[int]:
-        """Token ids never generated: every special token but the end."""
-        tok = model.text_encoder.tokenizer
-        return [i for i in tok.all_special_ids if i != tok.eos_token_id]
+        """Token ids never generated: every special token but the end
+        (``</s>`` / ``[SEP]``)."""
+        end = model.text_encoder.end_token_id
+        return [
+            i for i in model.text_encoder.tokenizer.all_special_ids
+            if i != end
+        ]
 
     def generate(self,
                  model: 'UniPerceiverV2',
@@ -155,9 +179,8 @@ class CaptioningTask(BaseTask):
             greedy: use :func:`~.caption_search.greedy_search`.
 
         Returns:
-            Tensor: (B, T) token ids, ``</s>`` after the end.
+            Tensor: (B, T) token ids, the end token after the end.
         """
-        tok = model.text_encoder.tokenizer
         use_cache = self.use_cache if use_cache is None else use_cache
         stepper_cls = CachedCaptionStepper if use_cache else (
             RecomputeCaptionStepper)
@@ -166,10 +189,8 @@ class CaptioningTask(BaseTask):
                               model.vocabulary_embeddings())
         common = dict(
             batch_size=len(data_samples),
-            bos_id=tok.bos_token_id if tok.bos_token_id is not None else
-            tok.cls_token_id,
-            eos_id=tok.eos_token_id if tok.eos_token_id is not None else
-            tok.sep_token_id,
+            bos_id=model.text_encoder.begin_token_id,
+            eos_id=model.text_encoder.end_token_id,
             max_length=self.max_length,
             banned_ids=self.banned_ids(model),
             device=model.text_encoder.device)
@@ -186,9 +207,10 @@ class CaptioningTask(BaseTask):
         """Set ``pred_caption`` (str) from :meth:`generate`."""
         ids = self.generate(model, inputs, data_samples)
         tok = model.text_encoder.tokenizer
+        end = model.text_encoder.end_token_id
         for sample, seq in zip(data_samples, ids.tolist()):
-            if tok.eos_token_id in seq:
-                seq = seq[:seq.index(tok.eos_token_id)]
+            if end in seq:
+                seq = seq[:seq.index(end)]
             sample.set_pred_caption(
                 tok.decode(seq, skip_special_tokens=True).strip())
         return data_samples
@@ -202,7 +224,9 @@ class CachedCaptionStepper:
         task: the captioning task (its temperature and text embedding).
         model: the model (text encoder, decoder).
         image: the image segment (B, N, C), ``'caption_image_input'``.
-        vocab: (V, D) vocabulary target embeddings.
+        vocab: (V', D) vocabulary target embeddings; the log-probabilities
+            handed to the search are over every token id (V), ``-inf`` for
+            the tokens that are not targets.
     """
 
     def __init__(self, task: CaptioningTask, model: 'UniPerceiverV2',
@@ -213,7 +237,9 @@ class CachedCaptionStepper:
         self.length = 0
 
     def _log_probs(self, hidden: Tensor) -> Tensor:
-        return self.task.similarity(hidden[:, -1], self.vocab).log_softmax(-1)
+        """(N, L, D) -> (N, V) next-token log-probabilities."""
+        logp = self.task.similarity(hidden[:, -1], self.vocab).log_softmax(-1)
+        return self.model.vocabulary_targets.scatter(logp)
 
     def first(self, tokens: Tensor) -> Tensor:
         text = self.task.text_input(self.model, tokens)

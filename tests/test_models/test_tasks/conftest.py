@@ -1,7 +1,7 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """A tiny Uni-Perceiver v2 (stub image encoder, 2-layer RoBERTa and MoE
 decoder) and batches of every task, for the task tests."""
-from typing import Callable, List, Set
+from typing import Callable, List, Optional, Set
 
 import pytest
 import torch
@@ -21,24 +21,32 @@ SHARED_PARTS = frozenset({
 })
 
 
-@pytest.fixture
-def tiny_model(shapes_root) -> UniPerceiverV2:
+#: the tiny text encoder: a 2-layer RoBERTa over the shapes tokenizer
+TINY_TEXT_CONFIG = dict(
+    model_type='roberta',
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=96,
+    max_position_embeddings=40)
+
+
+def build_tiny_model(tokenizer: str,
+                     text_config: Optional[dict] = None,
+                     **kwargs) -> UniPerceiverV2:
+    """The tiny model over ``tokenizer`` (a folder or ``package://``),
+    seeded, so two calls give the same weights; ``kwargs`` go to
+    ``UniPerceiverV2`` (e.g. ``vocabulary='data'``)."""
     torch.manual_seed(0)
     return UniPerceiverV2(
         image_encoder=dict(
             type='StubImageEncoder', embed_dims=32, num_regions=6),
         text_encoder=dict(
             type='HFTextEncoder',
-            tokenizer=f'{shapes_root}/tokenizer',
+            tokenizer=tokenizer,
             load_pretrained=False,
             max_length=32,
-            hf_config=dict(
-                model_type='roberta',
-                hidden_size=48,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                intermediate_size=96,
-                max_position_embeddings=40)),
+            hf_config=text_config or TINY_TEXT_CONFIG),
         decoder=dict(
             type='UnifiedDecoder',
             embed_dims=64,
@@ -53,7 +61,26 @@ def tiny_model(shapes_root) -> UniPerceiverV2:
                 type='InstanceSegmentationTask', classes=CLASSES),
             captioning=dict(type='CaptioningTask', max_length=8),
             retrieval=dict(type='RetrievalTask'),
-            mlm=dict(type='MLMTask')))
+            mlm=dict(type='MLMTask')),
+        **kwargs)
+
+
+@pytest.fixture
+def tiny_model(shapes_root) -> UniPerceiverV2:
+    return build_tiny_model(f'{shapes_root}/tokenizer')
+
+
+@pytest.fixture
+def tiny_model_builder(shapes_root) -> Callable[..., UniPerceiverV2]:
+    """``builder(tokenizer=None, text_config=None, **model_kwargs)``: the
+    tiny model (same weights as ``tiny_model``), over the shapes tokenizer
+    by default."""
+
+    def build(tokenizer: Optional[str] = None, **kwargs) -> UniPerceiverV2:
+        return build_tiny_model(tokenizer or f'{shapes_root}/tokenizer',
+                                **kwargs)
+
+    return build
 
 
 def make_samples(task: str, num: int = 2,
