@@ -14,11 +14,13 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def test_demo_smoke(tmp_path):
     generate_shapes(str(tmp_path / 'data' / 'shapes'), num_train=16,
                     num_val=4, seed=1, img_size=96)
+    (tmp_path / 'docs').mkdir()
     work = tmp_path / 'work'
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools', 'misc', 'demo.py'),
          '--max-iters', '8', '--work-dir', str(work), '--num-vis', '1',
-         '--write', str(tmp_path / 'benchmark.md')],
+         '--curve-points', '1', '--curve-images', '2',
+         '--write', str(tmp_path / 'docs' / 'benchmark.md')],
         cwd=str(tmp_path), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((work / 'metrics.json').read_text())
@@ -34,7 +36,12 @@ def test_demo_smoke(tmp_path):
     assert drawn, 'no drawn predictions'
     # the quality section: one row per metric, floors, and the entries'
     # iteration counts, which add up to the iterations trained
-    section = (tmp_path / 'benchmark.md').read_text()
+    # the learning curve: one evaluation during training (iteration 4, on
+    # 2 val images per task) and the final one, in the work dir and docs/
+    assert (work / 'learning_curve.png').stat().st_size > 1000
+    assert (tmp_path / 'docs' / 'demo_learning_curve.png').exists()
+    assert '(iterations 4, 8)' in proc.stdout
+    section = (tmp_path / 'docs' / 'benchmark.md').read_text()
     assert '## Demo quality (make demo)' in section
     rows = [line.split('|')[1:-1] for line in section.splitlines()
             if line.startswith('| ') and '---' not in line][1:]

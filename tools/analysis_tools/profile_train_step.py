@@ -186,7 +186,7 @@ def main() -> int:
           f'{expected * 1e3:.0f} ms = {60 / expected:.0f} iterations/min')
     if args.write:
         write_section(
-            args.write, TITLE,
+            args.write, f'{TITLE}: {osp.basename(args.config)}',
             f'`python tools/analysis_tools/profile_train_step.py '
             f'{osp.relpath(args.config)} --iters {args.iters}`: one training '
             'iteration of each entry through the loop\'s `train_step`, '

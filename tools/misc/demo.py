@@ -22,16 +22,19 @@ floors, with each entry's number of training iterations, in the "Demo
 quality" section of a markdown file.
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 import time
 from collections import Counter
 from typing import Dict, List, Mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2', 'upv2_tiny_shapes.py')
+CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2',
+                  'upv2_lite0-minilm_shapes.py')
 #: where the configs look for the benchmark (relative to the working
 #: directory, the repository root under ``make demo``)
 DATA_ROOT = 'data/shapes'
@@ -79,6 +82,12 @@ def parse_args() -> argparse.Namespace:
         help='training iterations (default: the config\'s)')
     parser.add_argument('--num-vis', type=int, default=4,
                         help='val images to draw')
+    parser.add_argument(
+        '--curve-points', type=int, default=3,
+        help='evaluations during training for the learning curve (on '
+        'the first --curve-images val images of each task; 0: none)')
+    parser.add_argument('--curve-images', type=int, default=50,
+                        help='val images per task of those evaluations')
     parser.add_argument(
         '--write', metavar='MARKDOWN',
         help=f'write the "{QUALITY_TITLE}" section of this file')
@@ -135,6 +144,47 @@ def quality_rows(summary: Mapping[str, dict],
     return rows
 
 
+def curve_points(scalars_json: str) -> Dict[int, Dict[str, dict]]:
+    """``{iteration: metrics.json-style document}`` of every evaluation
+    that mmengine's logger wrote to ``vis_data/scalars.json`` (the val
+    loop's ``'<entry>/<metric>'`` keys)."""
+    points = {}
+    with open(scalars_json) as f:
+        for line in f:
+            record = json.loads(line)
+            try:
+                points[int(record['step'])] = paper_scale_metrics(record)
+            except KeyError:  # a training record
+                continue
+    return points
+
+
+def draw_learning_curve(points: Mapping[int, Mapping[str, dict]],
+                        out_file: str, title: str) -> None:
+    """One panel per task: each metric against the iteration, the floor
+    dashed. ``points``: ``{iteration: metrics.json-style document}``."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    iters = sorted(points)
+    fig, axes = plt.subplots(1, len(SCHEMA), figsize=(4 * len(SCHEMA), 3.4))
+    for ax, (task, fields) in zip(axes, SCHEMA.items()):
+        for name in fields:
+            line, = ax.plot(iters, [points[i][task][name] for i in iters],
+                            marker='o', label=name)
+            floor = FLOORS.get(task, {}).get(name)
+            if floor is not None:
+                ax.axhline(floor, ls='--', lw=1, color=line.get_color())
+        ax.set_title(task)
+        ax.set_xlabel('iteration')
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=80)
+    plt.close(fig)
+
+
 def draw_predictions(cfg, checkpoint: str, out_dir: str, num_images: int,
                      num_instances: int = 3) -> None:
     """Draw detection, segmentation, classification and captioning
@@ -187,6 +237,21 @@ def main() -> int:
                                 args.max_iters)
             scheduler.begin = min(scheduler.get('begin', 0),
                                   args.max_iters - 1)
+    max_iters = cfg.train_cfg.max_iters
+    if args.curve_points > 0:
+        # evaluations during training, on the first images of each val
+        # set (the learning curve); the final test uses the whole split
+        cfg.test_dataloader = copy.deepcopy(cfg.test_dataloader)
+        cfg.val_dataloader = copy.deepcopy(cfg.val_dataloader)
+        for loader in cfg.val_dataloader.values():
+            loader.dataset.indices = args.curve_images
+        cfg.train_cfg.val_interval = max(1, max_iters //
+                                         (args.curve_points + 1))
+        cfg.train_cfg.val_begin = cfg.train_cfg.val_interval
+        # logged at the iteration, not at "epoch 0"
+        cfg.default_hooks.logger.log_metric_by_epoch = False
+    else:
+        cfg.train_cfg.val_interval = max_iters + 1
     start = time.time()
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -203,6 +268,17 @@ def main() -> int:
         f.write('\n')
     print(f'metrics (0-100) written to {path}:\n'
           f'{json.dumps(summary, indent=2)}')
+    points = curve_points(
+        osp.join(runner.log_dir, 'vis_data', 'scalars.json'))
+    points[max_iters] = summary
+    curve_file = osp.join(args.work_dir, 'learning_curve.png')
+    draw_learning_curve(
+        points, curve_file,
+        f'{osp.basename(args.config)}: val metrics (0-100) during '
+        f'training (first {args.curve_images} val images per task) and at '
+        f'the end (the whole val split); dashed: the floors')
+    print(f'learning curve: {curve_file} (iterations '
+          f'{", ".join(map(str, sorted(points)))})')
     checkpoint = osp.join(args.work_dir,
                           f'iter_{cfg.train_cfg.max_iters}.pth')
     draw_predictions(cfg, checkpoint, osp.join(args.work_dir, 'vis'),
@@ -227,6 +303,10 @@ def main() -> int:
                 'iterations'
             ], quality_rows(summary, iterations_per_entry(loop)))
         print(f'"{QUALITY_TITLE}" written to {args.write}')
+        docs_curve = osp.join(osp.dirname(args.write),
+                              'demo_learning_curve.png')
+        shutil.copyfile(curve_file, docs_curve)
+        print(f'learning curve copied to {docs_curve}')
     return 0
 
 

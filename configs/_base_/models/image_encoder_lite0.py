@@ -17,11 +17,13 @@ image_encoder = dict(
         'efficientnet-lite0-57934424.pth',
         out_indices=(1, 2, 3, 4),  # strides 4, 8, 16, 32
         norm_eval=True,
-        # the stem (one 3x3 conv to 32 channels + BN) only: its edge and
-        # colour filters suit any photograph, and it runs at H/2 x W/2, the
-        # largest activations of the network, so freezing it saves their
-        # gradient memory; every block, down to stride 4, adapts.
-        frozen_stages=0),
+        # the stem and the stride-2 / 4 / 8 blocks (timm's blocks.0-2): their
+        # ImageNet filters (edges, colours, corners) suit any photograph;
+        # and on a CPU their backward (depthwise convolutions at high
+        # resolution) was ~25% of a training step
+        # (tools/analysis_tools/profile_train_step.py). The stride-16 / 32
+        # blocks adapt.
+        frozen_stages=3),
     neck=dict(in_channels=[24, 40, 112, 320]))
 
 # The normalisation the Lite0 weights were trained with: TensorFlow's

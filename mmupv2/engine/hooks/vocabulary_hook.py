@@ -9,6 +9,7 @@ from mmengine.runner import BaseLoop
 
 from mmupv2.datasets.vocabulary import (
     VOCABULARY_TASKS,
+    vocabulary_datasets,
     vocabulary_from_datasets,
 )
 from mmupv2.registry import DATASETS, HOOKS
@@ -116,8 +117,16 @@ class VocabularyFromDataHook(Hook):
 
     def before_train(self, runner) -> None:
         model = self._model(runner)
-        if model is not None:
-            self._set(runner, model, self._loop_datasets(runner.train_loop))
+        if model is None:
+            return
+        datasets = vocabulary_datasets(self._loop_datasets(runner.train_loop))
+        if not datasets:  # e.g. a run of the localization tasks alone
+            runner.logger.warning(
+                'VocabularyFromDataHook: no captioning / mlm entry among the '
+                'training data; the vocabulary targets stay unset (set them '
+                'with model.set_vocabulary(token_ids) before captioning)')
+            return
+        self._set(runner, model, datasets)
 
     def before_val(self, runner) -> None:
         self._fill_if_empty(runner)
@@ -137,7 +146,7 @@ class VocabularyFromDataHook(Hook):
                 for cfg in train_dataset_cfgs(
                     runner.cfg.get('train_dataloader'))
             ]
-        if not datasets:
+        if not vocabulary_datasets(datasets):
             runner.logger.warning(
                 "VocabularyFromDataHook: the model uses vocabulary='data' "
                 'but its subset is empty and no captioning / mlm training '

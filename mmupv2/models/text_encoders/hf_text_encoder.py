@@ -77,6 +77,10 @@ class HFTextEncoder(BaseModule):
         local_files_only: never download (default).
         max_length: texts are truncated to this many tokens (special tokens
             included).
+        frozen_stages: freeze the bottom of a pretrained encoder, as
+            mmdet's ``frozen_stages``: -1 nothing, 0 the embeddings, k the
+            embeddings and the first k Transformer layers (no gradient, kept
+            in eval mode). Backward then stops at the first trained layer.
         init_cfg: mmengine init config (e.g. a whole-model checkpoint).
 
     Attributes:
@@ -93,6 +97,7 @@ class HFTextEncoder(BaseModule):
                  hf_config: Optional[Dict] = None,
                  local_files_only: bool = True,
                  max_length: int = 64,
+                 frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -138,10 +143,41 @@ class HFTextEncoder(BaseModule):
                 f'HFTextEncoder: the tokenizer {tokenizer!r} has '
                 f'{len(self.tokenizer)} tokens but the model only '
                 f'{self.model.config.vocab_size} embeddings')
+        self.frozen_stages = frozen_stages
+        self._freeze_stages()
         max_pos = getattr(self.model.config, 'max_position_embeddings', None)
         if max_pos is not None and max_length > max_pos - 2:
             raise ValueError(f'HFTextEncoder: max_length={max_length} exceeds '
                              f'the model\'s {max_pos} positions (minus 2)')
+
+    def _frozen_modules(self) -> list:
+        """The embeddings and the first ``frozen_stages`` layers."""
+        if self.frozen_stages < 0:
+            return []
+        embeddings = getattr(self.model, 'embeddings', None)
+        layers = getattr(getattr(self.model, 'encoder', None), 'layer', None)
+        if embeddings is None or layers is None:
+            raise TypeError(
+                f'HFTextEncoder: frozen_stages needs a BERT-style model '
+                f'(embeddings, encoder.layer); {type(self.model).__name__} '
+                'has none')
+        if self.frozen_stages > len(layers):
+            raise ValueError(
+                f'HFTextEncoder: frozen_stages={self.frozen_stages} but the '
+                f'model has {len(layers)} layers')
+        return [embeddings, *layers[:self.frozen_stages]]
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'HFTextEncoder':
+        """Set the train mode; frozen stages stay in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
 
     def _tokenizer_defaults(self) -> Dict[str, int]:
         """Config values that must agree with the tokenizer."""
