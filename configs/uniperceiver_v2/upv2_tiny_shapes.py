@@ -54,6 +54,9 @@ model = dict(
         retrieval=dict(type='RetrievalTask'),
         mlm=dict(type='MLMTask')),
     checkpoint_targets=False)
+# acts only with model.vocabulary='data' (the captioning / MLM targets from
+# the training texts, docs/tasks.md); the tiny model keeps the paper's 'full'
+custom_hooks = [dict(type='VocabularyFromDataHook')]
 
 # sampling ratio s_k and loss weight w_k per entry (Table 8's shares,
 # detection and instance segmentation as two entries)
