@@ -28,8 +28,12 @@ model_wrapper_cfg = dict(
     type='MMDistributedDataParallel', find_unused_parameters=True)
 
 vis_backends = [dict(type='LocalVisBackend')]
+# mmdet's: it logs the scalars and draws boxes, masks and labels for the
+# inferencer and `tools/test.py`'s drawings (mmengine's plain Visualizer
+# cannot draw a data sample)
 visualizer = dict(
-    type='Visualizer', vis_backends=vis_backends, name='visualizer')
+    type='mmdet.DetLocalVisualizer', vis_backends=vis_backends,
+    name='visualizer')
 
 log_level = 'INFO'
 load_from = None

@@ -17,8 +17,10 @@
 # training texts at start-up (VocabularyFromDataHook), so nothing else
 # depends on the data. The from-scratch tiny model is
 # upv2_tiny_shapes.py (an ablation row in docs/benchmark.md).
-_base_ = ['../_base_/models/image_encoder_lite0.py']
-default_scope = 'mmupv2'
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/models/image_encoder_lite0.py'
+]
 
 # ---------------------------------------------------------------- the data
 # Everything below reads these lines only: point them at another data set
@@ -89,8 +91,12 @@ det_test_pipeline = [_load, _resize, _annotations, _pack]
 image_test_pipeline = [_load, _resize, _pack]
 text_pipeline = [_pack]
 
-_train_sampler = dict(type='InfiniteSampler', shuffle=True)
-_test_sampler = dict(type='DefaultSampler', shuffle=False)
+_train_loader = dict(
+    num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'))
+_test_loader = dict(
+    num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'))
 _cls_dataset = dict(
     type='UPv2ClassificationDataset', data_root=data_root,
     data_prefix=img_prefix, classes=classes, dataset_name='classification')
@@ -109,15 +115,13 @@ train_dataloader = dict(
     classification=dict(
         sampling_ratio=0.15, loss_weight=1.0,
         dataloader=dict(
-            batch_size=16, num_workers=0, sampler=_train_sampler,
-            collate_fn=dict(type='pseudo_collate'),
+            _train_loader, batch_size=16,
             dataset=dict(_cls_dataset, ann_file=cls_train,
                          pipeline=cls_train_pipeline))),
     detection=dict(
         sampling_ratio=0.2, loss_weight=1.0,
         dataloader=dict(
-            batch_size=8, num_workers=0, sampler=_train_sampler,
-            collate_fn=dict(type='pseudo_collate'),
+            _train_loader, batch_size=8,
             dataset=dict(
                 _coco_dataset, task='detection', dataset_name='detection',
                 ann_file=coco_train, filter_cfg=dict(filter_empty_gt=True),
@@ -125,8 +129,7 @@ train_dataloader = dict(
     instance_segmentation=dict(
         sampling_ratio=0.2, loss_weight=1.0,
         dataloader=dict(
-            batch_size=8, num_workers=0, sampler=_train_sampler,
-            collate_fn=dict(type='pseudo_collate'),
+            _train_loader, batch_size=8,
             dataset=dict(
                 _coco_dataset, task='instance_segmentation',
                 dataset_name='instance_segmentation', ann_file=coco_train,
@@ -135,8 +138,7 @@ train_dataloader = dict(
     captioning=dict(
         sampling_ratio=0.15, loss_weight=1.0,
         dataloader=dict(
-            batch_size=16, num_workers=0, sampler=_train_sampler,
-            collate_fn=dict(type='pseudo_collate'),
+            _train_loader, batch_size=16,
             dataset=dict(
                 _karpathy, type='KarpathyCaptionDataset',
                 split=karpathy_train_split, dataset_name='captioning',
@@ -144,8 +146,7 @@ train_dataloader = dict(
     retrieval=dict(
         sampling_ratio=0.2, loss_weight=1.0,
         dataloader=dict(
-            batch_size=32, num_workers=0, sampler=_train_sampler,
-            collate_fn=dict(type='pseudo_collate'),
+            _train_loader, batch_size=32,
             dataset=dict(
                 _karpathy, type='KarpathyRetrievalDataset',
                 split=karpathy_train_split, dataset_name='retrieval',
@@ -153,8 +154,7 @@ train_dataloader = dict(
     mlm=dict(
         sampling_ratio=0.1, loss_weight=1.0,
         dataloader=dict(
-            batch_size=32, num_workers=0, sampler=_train_sampler,
-            collate_fn=dict(type='pseudo_collate'),
+            _train_loader, batch_size=32,
             dataset=dict(
                 type='TextLinesDataset', data_root=data_root,
                 ann_file=text_train, dataset_name='text',
@@ -166,33 +166,28 @@ train_cfg = dict(
 
 val_dataloader = dict(
     classification=dict(
-        batch_size=32, num_workers=0, sampler=_test_sampler,
-        collate_fn=dict(type='pseudo_collate'),
+        _test_loader, batch_size=32,
         dataset=dict(_cls_dataset, ann_file=cls_val,
                      pipeline=image_test_pipeline)),
     detection=dict(
-        batch_size=8, num_workers=0, sampler=_test_sampler,
-        collate_fn=dict(type='pseudo_collate'),
+        _test_loader, batch_size=8,
         dataset=dict(
             _coco_dataset, task='detection', dataset_name='detection',
             ann_file=coco_val, test_mode=True, pipeline=det_test_pipeline)),
     instance_segmentation=dict(
-        batch_size=8, num_workers=0, sampler=_test_sampler,
-        collate_fn=dict(type='pseudo_collate'),
+        _test_loader, batch_size=8,
         dataset=dict(
             _coco_dataset, task='instance_segmentation',
             dataset_name='instance_segmentation', ann_file=coco_val,
             test_mode=True, pipeline=det_test_pipeline)),
     captioning=dict(
-        batch_size=16, num_workers=0, sampler=_test_sampler,
-        collate_fn=dict(type='pseudo_collate'),
+        _test_loader, batch_size=16,
         dataset=dict(
             _karpathy, type='KarpathyCaptionDataset',
             split=karpathy_val_split, test_mode=True,
             dataset_name='captioning', pipeline=image_test_pipeline)),
     retrieval=dict(
-        batch_size=32, num_workers=0, sampler=_test_sampler,
-        collate_fn=dict(type='pseudo_collate'),
+        _test_loader, batch_size=32,
         dataset=dict(
             _karpathy, type='KarpathyRetrievalDataset',
             split=karpathy_val_split, test_mode=True,
@@ -242,21 +237,10 @@ param_scheduler = [
 ]
 
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
     # val metrics logged at their iteration (the demo's learning curve)
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=200, by_epoch=False,
-                    max_keep_ckpts=2),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
-log_processor = dict(type='MultiTaskLogProcessor', by_epoch=False)
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='gloo'))
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+    logger=dict(interval=20, log_metric_by_epoch=False),
+    checkpoint=dict(interval=500, max_keep_ckpts=1))
+log_processor = dict(window_size=20)
+# CPU training (`tools/train.py --launcher pytorch` on CPUs uses gloo)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
-log_level = 'INFO'
-load_from = None
-resume = False
