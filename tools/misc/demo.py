@@ -85,6 +85,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--max-iters', type=int, default=None,
         help='training iterations (default: the config\'s)')
+    parser.add_argument('--seed', type=int, default=None,
+                        help='random seed (default: the config\'s)')
     parser.add_argument('--num-vis', type=int, default=4,
                         help='val images to draw')
     parser.add_argument(
@@ -240,6 +242,8 @@ def main() -> int:
                                 args.max_iters)
             scheduler.begin = min(scheduler.get('begin', 0),
                                   args.max_iters - 1)
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
     max_iters = cfg.train_cfg.max_iters
     if args.curve_points > 0:
         # evaluations during training on the whole val split (a subset
