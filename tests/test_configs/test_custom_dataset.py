@@ -113,7 +113,8 @@ def edit_data_block(text: str, values: dict) -> str:
     for name, value in values.items():
         pattern = re.compile(rf'^{name} = .*?(?=^\w|^#|\Z)', re.M | re.S)
         assert pattern.search(text), f'{name} not in the demo config'
-        text = pattern.sub(lambda _: f'{name} = {value!r}\n', text, count=1)
+        line = f'{name} = {value!r}\n'
+        text = pattern.sub(lambda _, line=line: line, text, count=1)
     return text
 
 

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.model.wrappers import MMFullyShardedDataParallel
 from mmengine.runner import FlexibleRunner
 
+from mmupv2.engine.runner import scheduled_entry
 from mmupv2.engine.runner.launch import (
     MultiTaskFlexibleRunner,
     build_runner,
@@ -84,7 +85,17 @@ def test_fsdp_builds_and_trains_on_cpu(tmp_path, gloo_group, monkeypatch):
     assert isinstance(plain.strategy, FSDPStrategy)
     assert plain.distributed
 
-    # tools/train.py's runner trains MultiTaskLoop under FSDP
+    # tools/train.py's runner trains MultiTaskLoop under FSDP; the weights
+    # the strategy wraps (built and initialised) are recorded
+    initial = {}
+    wrap = FSDPStrategy._wrap_model
+
+    def record_and_wrap(self, model):
+        initial.update(
+            {k: v.detach().clone() for k, v in model.state_dict().items()})
+        return wrap(self, model)
+
+    monkeypatch.setattr(FSDPStrategy, '_wrap_model', record_and_wrap)
     cfg.experiment_name = 'fsdp_multi_task'
     runner = build_runner(cfg)
     assert type(runner) is MultiTaskFlexibleRunner
@@ -99,8 +110,22 @@ def test_fsdp_builds_and_trains_on_cpu(tmp_path, gloo_group, monkeypatch):
         weights_only=False)
     model = ToyMultiTaskModel(tasks=dict(classification=3, retrieval=4))
     model.load_state_dict(ckpt['state_dict'], strict=True)
-    for name, value in ckpt['state_dict'].items():
-        assert not torch.equal(value, torch.zeros_like(value)), name
+    assert initial.keys() == ckpt['state_dict'].keys()
+    changed = {
+        name
+        for name, value in ckpt['state_dict'].items()
+        if not torch.equal(value, initial[name])
+    }
+    # the shared trunk and the head of each task the 2 iterations trained
+    entries = runner.train_loop.entries
+    ratios = [e.sampling_ratio for e in entries]
+    trained = {
+        entries[scheduled_entry(runner.seed, it, ratios)].task
+        for it in range(2)
+    }
+    expected = {'trunk.0.weight', 'trunk.0.bias'}
+    expected |= {f'heads.{task}.weight' for task in trained}
+    assert expected <= changed, (expected, changed)
 
 
 def test_deepspeed_config(tmp_path):

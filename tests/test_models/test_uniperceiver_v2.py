@@ -63,12 +63,43 @@ def _batch(task, num=2):
     return dict(inputs=images, data_samples=samples)
 
 
+def _fixed_batch_loss(model, data, task) -> float:
+    """The task's summed loss on a preprocessed batch, without dropout
+    (the stub image encoder stays in training mode to match boxes)."""
+    model.eval()
+    model.image_encoder.train()
+    with torch.no_grad():
+        losses = model(**data, mode='loss')
+    model.train()
+    return float(sum(v for k, v in losses.items() if k.startswith(task)))
+
+
 @pytest.mark.parametrize('task', ['classification', 'detection'])
 def test_train_step(model, task):
+    """``train_step`` through the data preprocessor: task-prefixed log
+    variables, every trained part moves, and the loss on the fixed batch
+    falls."""
+    torch.manual_seed(0)
+    batch = _batch(task)
+    data = model.data_preprocessor(batch, False)
+    before = _fixed_batch_loss(model, data, task)
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
     optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
-    log_vars = model.train_step(_batch(task), optim)
+    for _ in range(5):
+        log_vars = model.train_step(batch, optim)
     assert f'{task}.loss_cls' in log_vars and 'loss' in log_vars
     assert all(k == 'loss' or k.startswith(f'{task}.') for k in log_vars)
+    moved = {
+        n.split('.')[0]
+        for n, p in model.named_parameters()
+        if not torch.equal(p, weights[n])
+    }
+    assert {'image_encoder', 'text_encoder', 'decoder', 'tasks'} <= moved
+    assert not torch.equal(
+        model.tasks[task].similarity.logit_scale,
+        weights[f'tasks.{task}.similarity.logit_scale'])
+    after = _fixed_batch_loss(model, data, task)
+    assert after < before - 0.05, (before, after)
 
 
 def test_predict_after_preprocessing(model):

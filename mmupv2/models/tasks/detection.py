@@ -1,5 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Object detection: each region proposal's decoder output vs class names."""
+import math
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import torch
@@ -153,12 +154,23 @@ class DetectionTask(ClassNamesMixin, BaseTask):
         return boxes
 
     def _masks(self, masks: Tensor, meta: dict) -> Tensor:
-        """(K, H/4, W/4) logits on the padded grid -> (K, H, W) bool."""
+        """(K, H/4, W/4) logits on the padded grid -> (K, H, W) bool.
+
+        The grid is cropped to the cells that cover the image *before* the
+        upsampling: upsampling the padded grid (as mmdet's Mask2Former
+        post-processing does) blends the image's last pixels with padding
+        cells, so a mask would depend on the batch the image came in.
+        """
         h, w = meta['img_shape'][:2]
+        grid_h, grid_w = masks.shape[-2:]
         pad_h, pad_w = meta.get('batch_input_shape',
-                                (masks.shape[-2] * 4, masks.shape[-1] * 4))
+                                (grid_h * 4, grid_w * 4))
+        stride_h, stride_w = pad_h / grid_h, pad_w / grid_w
+        cells_h, cells_w = math.ceil(h / stride_h), math.ceil(w / stride_w)
         masks = F.interpolate(
-            masks[None], size=(pad_h, pad_w), mode='bilinear',
+            masks[None, :, :cells_h, :cells_w],
+            size=(round(cells_h * stride_h), round(cells_w * stride_w)),
+            mode='bilinear',
             align_corners=False)[..., :h, :w]
         if self.rescale and 'ori_shape' in meta:
             masks = F.interpolate(

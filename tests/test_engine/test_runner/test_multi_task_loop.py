@@ -154,6 +154,64 @@ def test_zero_loss_weight_freezes_the_model(tmp_path, optimizer):
         assert torch.equal(value, before[key]), key
 
 
+def _first_mixed_step_grads(tmp_path, monkeypatch, loss_weights):
+    """The gradients MT-AdamW steps with in the first iteration of mixed
+    sampling over the entries cls_a and ret with these ``w_k``."""
+    from mmupv2.engine.optimizers import MTAdamW
+    loaders = Config.fromfile(CONFIG).train_dataloader
+    entries = {
+        name: dict(sampling_ratio=0.5, loss_weight=weight,
+                   dataloader=loaders[name].dataloader)
+        for name, weight in zip(('cls_a', 'ret'), loss_weights)
+    }
+    runner, _ = _runner(
+        tmp_path, train_cfg=dict(sampling='mixed', max_iters=1),
+        val_dataloader=None, val_cfg=None, val_evaluator=None)
+    runner.cfg.train_dataloader = entries
+    runner._train_dataloader = copy.deepcopy(entries)
+    grads = {}
+    step = MTAdamW.step
+
+    def record(self, closure=None):
+        names = {id(p): n for n, p in runner.model.named_parameters()}
+        assert (self.sampling_ratio, self.scale) == (1.0, 1.0)
+        grads.update({
+            names[id(p)]: p.grad.clone()
+            for group in self.param_groups for p in group['params']
+            if p.grad is not None
+        })
+        return step(self, closure)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MTAdamW, 'step', record)
+        runner.train()
+    return grads
+
+
+def test_mixed_sampling_weights_each_entry_with_mt_adamw(tmp_path,
+                                                         monkeypatch):
+    """Mixed sampling with MT-AdamW: the optimizer is told s_k = w_k = 1
+    and each entry's loss is multiplied by its w_k before the backward.
+    Only the ret entry reaches the retrieval head, so its gradient triples
+    with w_ret = 3; the classification head's does not change; the shared
+    trunk gets the weighted sum."""
+    base = _first_mixed_step_grads(tmp_path / 'a', monkeypatch, (1.0, 1.0))
+    cls_only = _first_mixed_step_grads(tmp_path / 'b', monkeypatch,
+                                       (1.0, 0.0))
+    weighted = _first_mixed_step_grads(tmp_path / 'c', monkeypatch,
+                                       (1.0, 3.0))
+    head = 'heads.retrieval.weight'
+    assert bool(base[head].abs().sum() > 0)
+    torch.testing.assert_close(weighted[head], 3 * base[head])
+    assert bool((cls_only[head] == 0).all())
+    torch.testing.assert_close(weighted['heads.classification.weight'],
+                               base['heads.classification.weight'])
+    trunk = 'trunk.0.weight'
+    ret_part = base[trunk] - cls_only[trunk]
+    torch.testing.assert_close(weighted[trunk],
+                               cls_only[trunk] + 3 * ret_part)
+
+
 def test_bad_configs(tmp_path):
     with pytest.raises(ValueError, match='sampling must be one of'):
         _runner(tmp_path, train_cfg=dict(sampling='random'))[0].train()

@@ -263,7 +263,7 @@ def test_lite0_config_keeps_the_pretrained_backbone(converted):
     encoder.init_weights()
     for key, value in encoder.backbone.timm_model.state_dict().items():
         assert torch.equal(value, converted[key]), key
-    assert encoder.backbone.frozen_stages == 0
+    assert encoder.backbone.frozen_stages == 3  # stem + stride-2/4/8 blocks
     with torch.no_grad():
         feats = encoder.eval().extract_feat(torch.randn(1, 3, 64, 64))
     assert [tuple(f.shape) for f in feats] == [(1, 64, 16, 16),

@@ -116,6 +116,31 @@ def test_masks_causal_text_and_padding():
                                out3.hidden_states[0, 6:])
 
 
+@pytest.mark.parametrize('causal', [True, False])
+def test_text_alone_equals_text_in_a_padded_batch(causal):
+    """An image of 3 tokens and a text of 3 tokens alone, and the same
+    padded to 5 and 6 tokens (noise in the padding) next to a longer
+    sample: the same outputs at ``<SPE>``, the image and the text."""
+    dec = _decoder()
+    image, padding, text = _inputs()  # image 0: tokens 3, 4 are padding
+    padding[0, 2] = True
+    text_attr = TXT if causal else 'text_target'
+
+    def run(img, img_pad, txt, txt_pad):
+        return dec([
+            TokenSegment(img, 'image', IMG, padding_mask=img_pad),
+            TokenSegment(txt, 'text', text_attr, padding_mask=txt_pad,
+                         causal=causal)
+        ]).hidden_states
+
+    text_padding = torch.zeros(2, 6, dtype=torch.bool)
+    text_padding[0, 3:] = True
+    batched = run(image, padding, text, text_padding)
+    alone = run(image[:1, :2], None, text[:1, :3], None)
+    real = [0, 1, 2, 6, 7, 8]  # <SPE>, image 0-1, text 0-2
+    torch.testing.assert_close(batched[0, real], alone[0])
+
+
 def test_stochastic_depth_only_in_training():
     dec = _decoder(drop_path_rate=0.5, dropout=0.0, attn_drop=0.0)
     image, padding, text = _inputs()

@@ -62,12 +62,33 @@ def test_inference_predicts_the_last_layer_only():
     assert out.final.masks.shape == (1, 10, 16, 24)
 
 
-def test_padding_is_never_selected():
-    """With fewer queries than valid tokens, no query starts in padding."""
-    net = _network().train()
-    _, _, samples = _inputs([(32, 32)])
+def test_padding_is_never_selected(monkeypatch):
+    """Padded encoder tokens given the highest objectness of all are still
+    never selected as queries (while valid tokens remain)."""
+    net = _network().eval()
+    _, _, samples = _inputs([(32, 32)])  # a quarter of the 64 x 96 batch
     feats, pixel, _ = _inputs([BATCH_SHAPE])
-    out = net(feats, pixel, samples, for_loss=True)
+    padded = {}
+    proposals = net.gen_encoder_output_proposals
+
+    def record_padding(memory, memory_mask, spatial_shapes):
+        padded['mask'] = memory_mask
+        return proposals(memory, memory_mask, spatial_shapes)
+
+    def objectness_to_padding(module, args, output):
+        mask = padded['mask']
+        if output.shape[:2] == mask.shape:  # the encoder tokens
+            output = output.masked_fill(mask[..., None], 1e4)
+        return output
+
+    monkeypatch.setattr(net, 'gen_encoder_output_proposals', record_padding)
+    net.cls_branch.register_forward_hook(objectness_to_padding)
+    with torch.no_grad():
+        out = net(feats, pixel, samples, for_loss=True)
+    mask = padded['mask']
+    assert int((~mask).sum()) > net.num_queries > 0 and bool(mask.any())
+    # none of the N selected tokens is a padded one (objectness 1e4)
+    assert bool((out.encoder.objectness < 1e3).all())
     assert bool(torch.isfinite(out.encoder.boxes).all())
     assert bool((out.encoder.boxes[..., :2] < 1).all())
 

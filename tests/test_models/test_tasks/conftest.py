@@ -1,14 +1,17 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """A tiny Uni-Perceiver v2 (stub image encoder, 2-layer RoBERTa and MoE
-decoder) and batches of every task, for the task tests."""
-from typing import Callable, List, Optional, Set
+decoder), batches of every task, and Eq. 5-7 written out by hand
+(:class:`Reference`) for the value-level tests of the task heads."""
+from typing import Callable, List, Optional, Sequence, Set
 
 import pytest
 import torch
 from mmengine.structures import InstanceData
+from torch import Tensor
 
 import mmupv2.testing  # noqa: F401  (registers StubImageEncoder)
 from mmupv2.models import UniPerceiverV2
+from mmupv2.models.decoders import TokenSegment
 from mmupv2.structures import UPv2DataSample
 
 CLASSES = ['circle', 'square', ['triangle', 'three-sided shape'], 'star']
@@ -140,3 +143,95 @@ def shared_parts() -> frozenset:
 @pytest.fixture
 def grad_parts() -> Callable[[torch.nn.Module], Set[str]]:
     return modules_with_grad
+
+
+class Reference:
+    """The unified formulation computed by hand, independently of the task
+    heads: each text is encoded alone (no padding, no batching with other
+    texts), the image tokens are laid out explicitly, the logits and the
+    cross-entropy are written out. A value-level test compares a head's
+    loss or prediction with these.
+
+    Run the model in eval mode (no dropout, drop-path or gate noise), so
+    the head and the reference see the same network.
+    """
+
+    #: Uni-Perceiver v1's cap of the logit scale
+    MAX_SCALE = 100.0
+
+    @classmethod
+    def scaled_cosine(cls, queries: Tensor, targets: Tensor,
+                      logit_scale: Tensor) -> Tensor:
+        """Eq. 6: (..., D) x (N, D) -> (..., N) ``cos(q, t) *
+        min(exp(logit_scale), 100)``."""
+        q = queries / queries.norm(dim=-1, keepdim=True)
+        t = targets / targets.norm(dim=-1, keepdim=True)
+        return q @ t.T * min(float(logit_scale.exp()), cls.MAX_SCALE)
+
+    @staticmethod
+    def cross_entropy(logits: Tensor, labels: Sequence[int]) -> Tensor:
+        """Mean of ``-log softmax(logits_i)[labels_i]`` over the rows of
+        logits (N, C)."""
+        logp = logits - logits.logsumexp(-1, keepdim=True)
+        return -torch.stack(
+            [logp[i, int(label)] for i, label in enumerate(labels)]).mean()
+
+    @staticmethod
+    def token_ids(model: UniPerceiverV2, text: str) -> Tensor:
+        """(1, L) the ids of one text with its begin and end tokens."""
+        return torch.tensor([model.text_encoder.tokenizer(text)['input_ids']])
+
+    @classmethod
+    def text_hidden(cls, model: UniPerceiverV2, ids: Tensor,
+                    attribute: str) -> Tensor:
+        """(L + 1, D) the decoder's outputs (``<SPE>`` first) of one
+        tokenised text (1, L), run alone through the text encoder."""
+        feats = model.text_encoder(ids, torch.ones_like(ids))
+        return model.decoder([TokenSegment(feats, 'text',
+                                           attribute)]).hidden_states[0]
+
+    @classmethod
+    def text_spe(cls, model: UniPerceiverV2, text: str,
+                 attribute: str = 'text_target') -> Tensor:
+        """(D,) the ``<SPE>`` output of one text, alone."""
+        return cls.text_hidden(model, cls.token_ids(model, text),
+                               attribute)[0]
+
+    @staticmethod
+    def vocabulary(model: UniPerceiverV2) -> Tensor:
+        """(V, D) every token id ``v`` of the tokenizer encoded as the text
+        ``[begin, v, end]`` with the ``'vocab_target'`` attribute."""
+        enc = model.text_encoder
+        ids = torch.arange(len(enc.tokenizer))
+        ids = torch.stack([
+            torch.full_like(ids, enc.begin_token_id), ids,
+            torch.full_like(ids, enc.end_token_id)
+        ], 1)
+        feats = enc(ids, torch.ones_like(ids))
+        return model.decoder([TokenSegment(feats, 'text',
+                                           'vocab_target')]).spe
+
+    @staticmethod
+    def image_segment(model: UniPerceiverV2, images: Tensor,
+                      samples: list, attribute: str) -> TokenSegment:
+        """``[global tokens; regional tokens]`` (Eq. 1) of the image
+        encoder's output, with the global padding mask."""
+        enc = model.image_encoder(images, samples)
+        tokens = torch.cat([enc.global_tokens, enc.regional_tokens], 1)
+        padding = torch.cat([
+            enc.global_padding_mask.bool(),
+            torch.zeros(enc.regional_tokens.shape[:2], dtype=torch.bool)
+        ], 1)
+        return TokenSegment(tokens, 'image', attribute, padding_mask=padding)
+
+    @classmethod
+    def image_spe(cls, model: UniPerceiverV2, images: Tensor, samples: list,
+                  attribute: str = 'image_input') -> Tensor:
+        """(B, D) the ``<SPE>`` outputs of the images."""
+        seg = cls.image_segment(model, images, samples, attribute)
+        return model.decoder([seg]).spe
+
+
+@pytest.fixture
+def ref() -> type:
+    return Reference

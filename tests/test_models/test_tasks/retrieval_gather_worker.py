@@ -27,18 +27,23 @@ def setup():
     return images, texts, image_enc, text_enc, RetrievalTask()
 
 
-def loss_and_grads(rows: slice):
-    """Gradients of the encoders and the temperature for the rows
-    ``rows`` of the global batch (negatives gathered from all ranks)."""
+def losses_of(rows: slice, gather: bool = True):
+    """The retrieval losses of the rows ``rows`` of the global batch, with
+    the encoders and the task, as ``(losses, modules)``."""
     images, texts, image_enc, text_enc, task = setup()
+    task.gather = gather
     losses = task.contrastive_loss(
         F.normalize(image_enc(images[rows]), dim=-1),
         F.normalize(text_enc(texts[rows]), dim=-1))
+    return losses, (image_enc, text_enc, task)
+
+
+def loss_and_grads(rows: slice):
+    """Gradients of the encoders and the temperature for the rows
+    ``rows`` of the global batch (negatives gathered from all ranks)."""
+    losses, modules = losses_of(rows)
     sum(losses.values()).backward()
-    return [
-        p.grad.clone() for m in (image_enc, text_enc, task)
-        for p in m.parameters()
-    ]
+    return [p.grad.clone() for m in modules for p in m.parameters()]
 
 
 def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
@@ -51,5 +56,15 @@ def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
             dist.all_reduce(grad)
             grad /= world_size
         torch.save(grads, os.path.join(out_dir, f'grads{rank}.pth'))
+        rows = slice(rank * local, (rank + 1) * local)
+        with torch.no_grad():
+            losses = {
+                name: {
+                    k: v.detach()
+                    for k, v in losses_of(rows, gather)[0].items()
+                }
+                for name, gather in (('gather', True), ('local', False))
+            }
+        torch.save(losses, os.path.join(out_dir, f'losses{rank}.pth'))
     finally:
         dist.destroy_process_group()

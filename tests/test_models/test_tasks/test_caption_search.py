@@ -1,4 +1,5 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+import pytest
 import torch
 
 from mmupv2.models.tasks import beam_search, greedy_search
@@ -84,3 +85,44 @@ def test_beam_one_equals_greedy_on_random_tables():
         beam, _ = beam_search(TableStepper(table), 1, 5, 0, beam_size=1,
                               max_length=7)
         assert torch.equal(greedy[0], beam[0])
+
+
+class PerImageStepper:
+    """A Markov chain per image: row ``r`` of the search belongs to image
+    ``rows[r]``, and ``select`` reorders that assignment as it would the
+    rows' decoder states."""
+
+    def __init__(self, tables: torch.Tensor) -> None:
+        self.tables = tables.log()  # (images, tokens, tokens)
+        self.rows = None
+
+    def first(self, tokens):
+        self.rows = torch.arange(tokens.shape[0])
+        return self.tables[self.rows, tokens[:, -1]]
+
+    def next(self, tokens):
+        return self.tables[self.rows, tokens[:, -1]]
+
+    def select(self, index):
+        self.rows = self.rows[index]
+
+
+@pytest.mark.parametrize('beam_size', [2, 3])
+def test_batched_beam_search_equals_per_image(beam_size):
+    """Each image of a batch gets the sequence and score it gets alone:
+    the beams are reordered within their own image."""
+    gen = torch.Generator().manual_seed(0)
+    tables = (3 * torch.randn(4, 6, 6, generator=gen)).softmax(-1)
+    kwargs = dict(bos_id=5, eos_id=0, beam_size=beam_size, max_length=6,
+                  length_penalty=1.0, banned_ids=[5])
+    seqs, scores = beam_search(PerImageStepper(tables), 4, **kwargs)
+    alone = [
+        beam_search(PerImageStepper(tables[i:i + 1]), 1, **kwargs)
+        for i in range(4)
+    ]
+    assert len({tuple(seq[0].tolist()) for seq, _ in alone}) > 1
+    for i, (seq, score) in enumerate(alone):
+        length = seq.shape[1]
+        assert seqs[i, :length].tolist() == seq[0].tolist()
+        assert bool((seqs[i, length:] == 0).all())
+        torch.testing.assert_close(scores[i], score[0])

@@ -4,6 +4,8 @@ import torch
 
 from mmupv2.models.tasks import ClassificationTask
 
+from .conftest import CLASSES
+
 
 def test_loss_and_gradients(tiny_model, images, samples, grad_parts,
                             shared_parts):
@@ -23,6 +25,35 @@ def test_predict(tiny_model, images, samples):
         assert sample.pred_score.shape == (4, )
         torch.testing.assert_close(sample.pred_score.sum(), torch.tensor(1.))
         assert sample.pred_label.tolist() == [int(sample.pred_score.argmax())]
+
+
+def test_loss_and_scores_equal_a_hand_computation(tiny_model, images,
+                                                  samples, ref):
+    """Eq. 6-7 by hand: every class name (first synonym, in the order of
+    ``CLASSES``) encoded alone, the images' ``<SPE>`` outputs, the scaled
+    cosine; the loss is the cross-entropy with the labels set here and
+    ``pred_score`` the softmax of the same logits, class by class."""
+    tiny_model.eval()  # no dropout: the head and the reference agree
+    labels = [2, 1]
+    batch = samples('classification')
+    for sample, label in zip(batch, labels):
+        sample.set_gt_label(label)
+    task = tiny_model.tasks['classification']
+    with torch.no_grad():
+        queries = ref.image_spe(tiny_model, images, batch)
+        names = [c if isinstance(c, str) else c[0] for c in CLASSES]
+        targets = torch.stack([ref.text_spe(tiny_model, n) for n in names])
+        logits = ref.scaled_cosine(queries, targets,
+                                   task.similarity.logit_scale)
+        loss = tiny_model(images, batch, 'loss')['classification.loss_cls']
+        out = tiny_model(images, samples('classification'), 'predict')
+    tol = dict(rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(loss, ref.cross_entropy(logits, labels), **tol)
+    # the labels matter: a loss with other labels would differ
+    assert abs(float(ref.cross_entropy(logits, [0, 0])) - float(loss)) > 1e-3
+    for sample, row in zip(out, logits):
+        torch.testing.assert_close(sample.pred_score, row.softmax(-1), **tol)
+        assert sample.pred_label.tolist() == [int(row.argmax())]
 
 
 def _scores(model, images, samples):

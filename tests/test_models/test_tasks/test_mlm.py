@@ -16,6 +16,47 @@ def test_loss_and_gradients_text_only(tiny_model, samples, grad_parts,
     } | {'tasks.mlm'}
 
 
+def test_loss_on_masked_inputs_at_masked_positions(tiny_model, samples,
+                                                   monkeypatch, ref):
+    """With a hand-made masking (``mask_tokens`` replaced), the text
+    encoder receives the masked ids, and the loss is the cross-entropy of
+    the masked positions only, against the original tokens (each text
+    encoded alone, the vocabulary token by token)."""
+    tiny_model.eval()
+    task = tiny_model.tasks['mlm']
+    tok = tiny_model.text_encoder.tokenizer
+    batch = samples('mlm')
+    texts = [s.text for s in batch]
+    ids, mask = tiny_model.text_encoder.tokenize(texts)
+    chosen = torch.zeros_like(ids, dtype=torch.bool)
+    chosen[0, 2] = chosen[1, 1] = chosen[1, 3] = True
+    masked = ids.masked_fill(chosen, tok.mask_token_id)
+    labels = ids.masked_fill(~chosen, -100)
+    monkeypatch.setattr(task, 'mask_tokens',
+                        lambda model, i, m: (masked.clone(), labels.clone()))
+    with torch.no_grad():
+        tiny_model.vocabulary_embeddings()  # cached: not seen by the spy
+        seen = []
+        encode = tiny_model.text_encoder.forward
+        monkeypatch.setattr(tiny_model.text_encoder, 'forward',
+                            lambda i, m: seen.append(i.clone()) or encode(
+                                i, m))
+        loss = tiny_model(None, batch, 'loss')['mlm.loss_mlm']
+        assert len(seen) == 1 and torch.equal(seen[0], masked)
+        vocab = ref.vocabulary(tiny_model)
+        rows, targets = [], []
+        for row, att, pick, orig in zip(masked, mask, chosen, ids):
+            hidden = ref.text_hidden(tiny_model, row[att.bool()][None],
+                                     'mlm_text_input')[1:]
+            rows.append(hidden[pick[att.bool()]])
+            targets += orig[pick].tolist()
+        logits = ref.scaled_cosine(torch.cat(rows), vocab,
+                                   task.similarity.logit_scale)
+    assert len(targets) == 3
+    torch.testing.assert_close(loss, ref.cross_entropy(logits, targets),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_masking(tiny_model):
     task = tiny_model.tasks['mlm']
     tok = tiny_model.text_encoder.tokenizer

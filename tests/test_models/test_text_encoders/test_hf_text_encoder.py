@@ -45,6 +45,21 @@ def test_tokenize_and_encode(encoder):
         encoder.tokenize('a red circle')
 
 
+def test_text_alone_equals_text_in_a_padded_batch(encoder):
+    """Padding is masked: a short text's features do not change when a
+    longer text pads it in a batch."""
+    short, longer = 'a red circle', 'a big blue square on the left'
+    ids, mask = encoder.tokenize([short, longer])
+    length = int(mask[0].sum())
+    assert length < ids.shape[1]  # the short text is padded
+    alone_ids, alone_mask = encoder.tokenize([short])
+    with torch.no_grad():
+        batched = encoder(ids, mask)
+        alone = encoder(alone_ids, alone_mask)
+    torch.testing.assert_close(batched[0, :length], alone[0],
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_embed_continues_positions(encoder):
     ids, _ = encoder.tokenize(['a red circle on the left'])
     full = encoder.embed(ids)
@@ -90,10 +105,31 @@ def test_clear_error_without_weights(tmp_path, tokenizer_dir):
         path, load_pretrained=False, max_length=16).embed_dims == 32
 
 
-def test_offline_by_default(tokenizer_dir):
-    # a Hub id that is not in the local cache is not downloaded
-    with pytest.raises(OSError):
-        HFTextEncoder('mmupv2-test/not-a-local-model')
+@pytest.mark.parametrize('load_pretrained', [True, False])
+def test_offline_by_default(tmp_path, tokenizer_dir, monkeypatch,
+                            load_pretrained):
+    """Every ``from_pretrained`` (tokenizer, weights or config) is told
+    ``local_files_only=True`` unless the config asks for the Hub."""
+    import transformers
+    path = _save(tmp_path, tokenizer_dir, with_weights=load_pretrained)
+    calls = []
+    for name in ('AutoTokenizer', 'AutoModel', 'AutoConfig'):
+        cls = getattr(transformers, name)
+        real = cls.from_pretrained
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append((_name, kwargs.get('local_files_only')))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, 'from_pretrained', spy)
+    HFTextEncoder(path, load_pretrained=load_pretrained, max_length=16)
+    loader = 'AutoModel' if load_pretrained else 'AutoConfig'
+    assert ('AutoTokenizer', True) in calls and (loader, True) in calls
+    assert all(offline is True for _, offline in calls), calls
+    calls.clear()
+    HFTextEncoder(path, load_pretrained=load_pretrained, max_length=16,
+                  local_files_only=False)
+    assert calls and all(offline is False for _, offline in calls), calls
 
 
 def test_bad_configs(tokenizer_dir):
