@@ -97,12 +97,19 @@ def overfit(model, batch: dict, iters: int, lr: float = 1e-3,
     return curve
 
 
-def predict(model, batch: dict, prepare=None):
+def eval_data(model, batch: dict, prepare=None) -> dict:
+    """The batch preprocessed for inference (model in eval mode)."""
     model.eval()
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
-        if prepare is not None:
-            prepare(data['data_samples'])
+    if prepare is not None:
+        prepare(data['data_samples'])
+    return data
+
+
+def predict(model, batch: dict, prepare=None):
+    data = eval_data(model, batch, prepare)
+    with torch.no_grad():
         return model(**data, mode='predict')
 
 
@@ -163,11 +170,9 @@ def test_overfit_captioning(cfg, overfit_root):
     model = build_model(cfg, overfit_root)
     batch = fixed_batch(cfg, 'captioning', overfit_root, 4)
     curve = overfit(model, batch, 120, prepare=one_caption)
-    model.eval()
     head = model.tasks['captioning']
+    data = eval_data(model, batch, one_caption)
     with torch.no_grad():
-        data = model.data_preprocessor(batch, False)
-        one_caption(data['data_samples'])
         logits, targets, valid = head(model, **data)
     acc = (logits.argmax(-1)[valid] == targets[valid]).float().mean()
     assert acc >= 0.95, (float(acc), curve[::20])
@@ -181,10 +186,9 @@ def test_overfit_retrieval(cfg, overfit_root):
     model = build_model(cfg, overfit_root)
     batch = fixed_batch(cfg, 'retrieval', overfit_root, 4)
     curve = overfit(model, batch, 100, prepare=one_caption)
-    model.eval()
     head = model.tasks['retrieval']
+    data = eval_data(model, batch)
     with torch.no_grad():
-        data = model.data_preprocessor(batch, False)
         samples = data['data_samples']
         image = head(model, data['inputs'], samples)
         texts = [s.gt_caption[0] for s in samples]

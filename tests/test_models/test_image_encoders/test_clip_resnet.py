@@ -2,7 +2,6 @@
 """``CLIPModifiedResNet`` (OpenAI CLIP's ResNet image tower) and the
 converter of OpenAI's checkpoints, tools/model_converters/clip_to_mmupv2.py.
 """
-import importlib.util
 import os.path as osp
 import warnings
 
@@ -13,6 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmupv2.models.image_encoders import CLIPModifiedResNet
 from mmupv2.registry import MODELS
+from mmupv2.testing import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -20,11 +20,7 @@ CONVERTER = osp.join(ROOT, 'tools', 'model_converters', 'clip_to_mmupv2.py')
 
 
 def _converter():
-    spec = importlib.util.spec_from_file_location('clip_to_mmupv2',
-                                                  CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(CONVERTER)
 
 
 def _small(**kwargs) -> CLIPModifiedResNet:
