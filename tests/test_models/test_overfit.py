@@ -11,72 +11,16 @@ independent metric (top-1, VOC mAP@50 / COCO mAP, recall@1, token
 accuracy).
 """
 import copy
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 from mmdet.evaluation.functional import eval_map
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
-from mmupv2.datasets.shapes import generate_shapes
-from mmupv2.registry import DATASETS, MODELS
-from mmupv2.utils import register_all_modules
+from mmupv2.registry import DATASETS
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2', 'upv2_tiny_shapes.py')
-CONFIG_DATA_ROOT = 'data/shapes/'
-
-
-@pytest.fixture(scope='module')
-def overfit_root(tmp_path_factory) -> str:
-    """4 train images of 96 x 96 (1-4 shapes each), their captions and
-    texts, in the benchmark's formats."""
-    root = tmp_path_factory.mktemp('overfit_shapes')
-    generate_shapes(str(root), num_train=4, num_val=1, seed=11, img_size=96)
-    return str(root) + '/'
-
-
-@pytest.fixture(scope='module')
-def cfg() -> Config:
-    register_all_modules()
-    return Config.fromfile(CONFIG)
-
-
-def _rebase(obj, root: str):
-    """The config's data set dict with ``data/shapes/`` replaced by
-    ``root`` in every string."""
-    if isinstance(obj, dict):
-        return {k: _rebase(v, root) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_rebase(v, root) for v in obj)
-    if isinstance(obj, str) and obj.startswith(CONFIG_DATA_ROOT):
-        return root + obj[len(CONFIG_DATA_ROOT):]
-    return obj
-
-
-def build_model(cfg: Config, root: str):
-    model_cfg = _rebase(copy.deepcopy(cfg.model.to_dict()), root)
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg)
-    model.init_weights()
-    return model
-
-
-def fixed_batch(cfg: Config, task: str, root: str, num: int,
-                train_split: bool = True) -> dict:
-    """The first ``num`` training samples of ``task``, through the val
-    pipeline of the config (deterministic), collated."""
-    dataset = _rebase(
-        copy.deepcopy(cfg.val_dataloader[task].dataset.to_dict()), root)
-    if train_split:
-        for key in ('ann_file', ):
-            dataset[key] = dataset[key].replace('val', 'train')
-        if 'split' in dataset:
-            dataset['split'] = 'train'
-    dataset = DATASETS.build(dataset)
-    return pseudo_collate([dataset[i] for i in range(num)])
+from .tiny_shapes_model import build_model, fixed_batch, rebase
 
 
 def overfit(model, batch: dict, iters: int, lr: float = 1e-3,
@@ -113,9 +57,9 @@ def predict(model, batch: dict, prepare=None):
         return model(**data, mode='predict')
 
 
-def test_overfit_classification(cfg, overfit_root):
-    model = build_model(cfg, overfit_root)
-    batch = fixed_batch(cfg, 'classification', overfit_root, 4)
+def test_overfit_classification(tiny_cfg, small_shapes_root):
+    model = build_model(tiny_cfg, small_shapes_root)
+    batch = fixed_batch(tiny_cfg, 'classification', small_shapes_root, 4)
     curve = overfit(model, batch, 40)
     preds = predict(model, batch)
     labels = [int(s.gt_label) for s in preds]
@@ -147,9 +91,9 @@ def _voc_map50(preds) -> float:
 
 
 @pytest.mark.parametrize('task', ['detection', 'instance_segmentation'])
-def test_overfit_localization(cfg, overfit_root, task):
-    model = build_model(cfg, overfit_root)
-    batch = fixed_batch(cfg, task, overfit_root, 2)
+def test_overfit_localization(tiny_cfg, small_shapes_root, task):
+    model = build_model(tiny_cfg, small_shapes_root)
+    batch = fixed_batch(tiny_cfg, task, small_shapes_root, 2)
     curve = overfit(model, batch, 150)
     preds = predict(model, batch)
     # predictions are rescaled to the original image, as the ground truth
@@ -166,9 +110,9 @@ def one_caption(samples) -> None:
         s.gt_caption = s.gt_caption[:1]
 
 
-def test_overfit_captioning(cfg, overfit_root):
-    model = build_model(cfg, overfit_root)
-    batch = fixed_batch(cfg, 'captioning', overfit_root, 4)
+def test_overfit_captioning(tiny_cfg, small_shapes_root):
+    model = build_model(tiny_cfg, small_shapes_root)
+    batch = fixed_batch(tiny_cfg, 'captioning', small_shapes_root, 4)
     curve = overfit(model, batch, 120, prepare=one_caption)
     head = model.tasks['captioning']
     data = eval_data(model, batch, one_caption)
@@ -182,9 +126,9 @@ def test_overfit_captioning(cfg, overfit_root):
                              for s in preds]
 
 
-def test_overfit_retrieval(cfg, overfit_root):
-    model = build_model(cfg, overfit_root)
-    batch = fixed_batch(cfg, 'retrieval', overfit_root, 4)
+def test_overfit_retrieval(tiny_cfg, small_shapes_root):
+    model = build_model(tiny_cfg, small_shapes_root)
+    batch = fixed_batch(tiny_cfg, 'retrieval', small_shapes_root, 4)
     curve = overfit(model, batch, 100, prepare=one_caption)
     head = model.tasks['retrieval']
     data = eval_data(model, batch)
@@ -200,11 +144,11 @@ def test_overfit_retrieval(cfg, overfit_root):
     assert (sim.argmax(0) == target).all(), (sim, curve[::10])
 
 
-def test_overfit_mlm(cfg, overfit_root):
-    model = build_model(cfg, overfit_root)
-    dataset = _rebase(
-        copy.deepcopy(cfg.train_dataloader.mlm.dataloader.dataset.to_dict()),
-        overfit_root)
+def test_overfit_mlm(tiny_cfg, small_shapes_root):
+    model = build_model(tiny_cfg, small_shapes_root)
+    dataset = rebase(
+        copy.deepcopy(tiny_cfg.train_dataloader.mlm.dataloader.dataset.to_dict()),
+        small_shapes_root)
     dataset = DATASETS.build(dataset)
     batch = pseudo_collate([dataset[i] for i in range(4)])
     curve = overfit(model, batch, 150)

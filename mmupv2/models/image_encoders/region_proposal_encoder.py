@@ -1,15 +1,17 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """f_image: an image as global tokens and general region proposals."""
 import math
-from typing import List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
+import torch.nn as nn
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmupv2.models.layers import PaddingMasker, padding_masks
 from mmupv2.registry import MODELS
 
 from .global_tokens import GlobalTokens
@@ -62,6 +64,10 @@ class RegionProposalImageEncoder(BaseModule):
         num_regional_tokens (int): O, 200 in the paper.
         num_global_pools (int): M', 10 in the paper.
         mask_pool_size (int): side of the pooled mask in Eq. 2 (28).
+        mask_padding (bool): keep the batch padding out of the backbone's,
+            the neck's and the mask branch's convolutions, pools and
+            GroupNorms (:class:`PaddingMasker`), so that an image gives
+            the same tokens and proposals in any batch. Default True.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -74,6 +80,7 @@ class RegionProposalImageEncoder(BaseModule):
                  num_regional_tokens: int = 200,
                  num_global_pools: int = 10,
                  mask_pool_size: int = 28,
+                 mask_padding: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -88,6 +95,10 @@ class RegionProposalImageEncoder(BaseModule):
             embed_dims=embed_dims, num_pools=num_global_pools)
         self.criterion = MODELS.build(
             criterion or dict(type='BinaryMaskDINOCriterion'))
+        # not a submodule: hooks only, no parameters or state
+        self._padding_masker = PaddingMasker(
+            nn.ModuleList([self.backbone, self.neck,
+                           self.proposal_network])) if mask_padding else None
 
     @property
     def embed_dims(self) -> int:
@@ -142,9 +153,10 @@ class RegionProposalImageEncoder(BaseModule):
                 'gt_instances' in s and 'bboxes' in s.gt_instances
                 for s in data_samples)
         self._check_meta(inputs, data_samples)
-        feats = self.extract_feat(inputs)
-        outputs = self.proposal_network(
-            feats[1:], feats[0], data_samples, for_loss=with_loss)
+        with self._masking_padding(data_samples):
+            feats = self.extract_feat(inputs)
+            outputs = self.proposal_network(
+                feats[1:], feats[0], data_samples, for_loss=with_loss)
         valid_mask_shapes = [(math.ceil(s.img_shape[0] / 4),
                               math.ceil(s.img_shape[1] / 4))
                              for s in data_samples]
@@ -168,11 +180,21 @@ class RegionProposalImageEncoder(BaseModule):
             losses=losses,
             matched_indices=matched)
 
+    def _masking_padding(self, data_samples: SampleList):
+        """Context in which the padding of these samples' images stays
+        out of the convolutional features (a no-op with
+        ``mask_padding=False``)."""
+        if self._padding_masker is None:
+            return nullcontext()
+        return self._padding_masker.images(
+            [s.img_shape[:2] for s in data_samples],
+            data_samples[0].batch_input_shape)
+
     @staticmethod
     def padding_mask(data_samples: SampleList, size: Sequence[int],
                      device: torch.device) -> Optional[Tensor]:
-        """The batch's padding on a feature grid, as mmdet's DETRs compute
-        it (nearest resize of the pixel mask).
+        """The batch's padding on a feature grid
+        (:func:`~mmupv2.models.layers.padding_masks`).
 
         Args:
             data_samples (list[DetDataSample]): with ``img_shape`` and
@@ -184,14 +206,11 @@ class RegionProposalImageEncoder(BaseModule):
             Tensor or None: (B, h, w) bool, True = padding; None if no
             image is padded.
         """
-        batch_h, batch_w = data_samples[0].batch_input_shape
-        shapes: List[Tuple[int, int]] = [s.img_shape[:2] for s in data_samples]
-        if all(tuple(s) == (batch_h, batch_w) for s in shapes):
+        batch_shape = tuple(data_samples[0].batch_input_shape)
+        shapes = [tuple(s.img_shape[:2]) for s in data_samples]
+        if all(shape == batch_shape for shape in shapes):
             return None
-        masks = torch.ones(len(shapes), batch_h, batch_w, device=device)
-        for i, (img_h, img_w) in enumerate(shapes):
-            masks[i, :img_h, :img_w] = 0
-        return F.interpolate(masks[None], size=tuple(size))[0].bool()
+        return padding_masks(shapes, batch_shape, size, device)
 
     @staticmethod
     def _check_meta(inputs: Tensor, data_samples: SampleList) -> None:

@@ -14,10 +14,19 @@ from .ms_deform_attn import (
     multi_scale_deformable_attn,
     select_ms_deform_attn_kernel,
 )
+from .padding_masker import (
+    PaddingMasker,
+    masked_group_norm,
+    padding_masks,
+    replicate_padding,
+    valid_sizes,
+)
 
 __all__ = [
     'AttentionPool2d', 'CUDA_KERNEL', 'DeformableDecoderLayer',
     'DeformableDinoDecoder', 'DeformableEncoder', 'DeformableEncoderLayer',
-    'MSDeformAttn', 'PYTORCH_KERNEL', 'mmcv_cuda_kernel_compiled',
-    'multi_scale_deformable_attn', 'select_ms_deform_attn_kernel'
+    'MSDeformAttn', 'PaddingMasker', 'PYTORCH_KERNEL', 'masked_group_norm',
+    'mmcv_cuda_kernel_compiled', 'multi_scale_deformable_attn',
+    'padding_masks', 'replicate_padding', 'select_ms_deform_attn_kernel',
+    'valid_sizes'
 ]

@@ -1,12 +1,13 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """The per-pixel embedding of the mask branch (paper Eq. 8)."""
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from mmupv2.models.layers import replicate_padding
 from mmupv2.registry import MODELS
 
 
@@ -54,18 +55,29 @@ class MaskFeatureBranch(BaseModule):
                 act_cfg=dict(type='ReLU')),
             nn.Conv2d(embed_dims, mask_dims or embed_dims, 1))
 
-    def forward(self, pixel_feat: Tensor, enc_feat: Tensor) -> Tensor:
+    def forward(self,
+                pixel_feat: Tensor,
+                enc_feat: Tensor,
+                enc_valid_sizes: Optional[Sequence[Tuple[int, int]]] = None
+                ) -> Tensor:
         """Fuse the stride-4 and stride-8 maps.
 
         Args:
             pixel_feat (Tensor): (B, d, H/4, W/4), ``G(F_0)``.
             enc_feat (Tensor): (B, d, H/8, W/8), the encoder's stride-8 map.
+            enc_valid_sizes (Sequence[tuple[int, int]], optional): each
+                image's rows and columns of ``enc_feat``; the padding is
+                filled with the image's border before the upsampling, so
+                an image's mask embedding does not depend on its batch.
 
         Returns:
             Tensor: (B, mask_dims, H/4, W/4) per-pixel mask embedding.
         """
+        lateral = self.lateral(enc_feat)
+        if enc_valid_sizes is not None:
+            lateral = replicate_padding(lateral, enc_valid_sizes)
         lateral = F.interpolate(
-            self.lateral(enc_feat),
+            lateral,
             size=pixel_feat.shape[-2:],
             mode='bilinear',
             align_corners=False)

@@ -12,7 +12,12 @@ from mmdet.utils import OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule, bias_init_with_prob
 from torch import Tensor, nn
 
-from mmupv2.models.layers import DeformableDinoDecoder, DeformableEncoder
+from mmupv2.models.layers import (
+    DeformableDinoDecoder,
+    DeformableEncoder,
+    padding_masks,
+    valid_sizes,
+)
 from mmupv2.registry import MODELS
 
 from .denoising import BinaryCdnQueryGenerator
@@ -98,10 +103,8 @@ class BinaryMaskDINO(BaseModule):
     """
 
     # Reused unchanged from mmdet's Deformable DETR: they read
-    # ``positional_encoding``, ``level_embed``, ``encoder``,
-    # ``memory_trans_fc`` and ``memory_trans_norm``, which this class
-    # defines under the same names.
-    pre_transformer = DeformableDETR.pre_transformer
+    # ``encoder``, ``memory_trans_fc`` and ``memory_trans_norm``, which this
+    # class defines under the same names.
     forward_encoder = DeformableDETR.forward_encoder
     gen_encoder_output_proposals = DeformableDETR.gen_encoder_output_proposals
     get_valid_ratio = staticmethod(DeformableDETR.get_valid_ratio)
@@ -233,6 +236,73 @@ class BinaryMaskDINO(BaseModule):
         return self.forward_heads(
             **decoder_outputs, **head_inputs, for_loss=for_loss)
 
+    def pre_transformer(self, mlvl_feats: Sequence[Tensor],
+                        batch_data_samples: SampleList) -> Tuple[Dict, Dict]:
+        """mmdet's ``DeformableDETR.pre_transformer`` (flatten the levels,
+        sine positions + level embedding, padding masks, valid ratios) with
+        each level's padding mask from
+        :func:`~mmupv2.models.layers.padding_masks` instead of a
+        nearest-neighbour resize of the pixel mask, which counts a stride-64
+        cell that is mostly padding as part of the image when the batch is
+        not a multiple of 64 -- so an image's queries changed with its
+        batch.
+
+        Args:
+            mlvl_feats (Sequence[Tensor]): ``num_levels`` maps (B, d, h_l,
+                w_l).
+            batch_data_samples (list[DetDataSample]): with ``img_shape``
+                and ``batch_input_shape``.
+
+        Returns:
+            tuple[dict, dict]: ``forward_encoder`` inputs (``feat`` (B, S,
+            d), ``feat_mask`` (B, S) or None, ``feat_pos``,
+            ``spatial_shapes`` (num_levels, 2), ``level_start_index``,
+            ``valid_ratios`` (B, num_levels, 2)) and the decoder's
+            (``memory_mask``, ``spatial_shapes``, ``level_start_index``,
+            ``valid_ratios``).
+        """
+        batch_shape = batch_data_samples[0].batch_input_shape
+        img_shapes = [s.img_shape[:2] for s in batch_data_samples]
+        padded = any(
+            tuple(shape) != tuple(batch_shape) for shape in img_shapes)
+        feats, masks, positions, shapes = [], [], [], []
+        for level, feat in enumerate(mlvl_feats):
+            mask = padding_masks(img_shapes, batch_shape, feat.shape[-2:],
+                                 feat.device) if padded else None
+            position = self.positional_encoding(mask) if padded else \
+                self.positional_encoding(None, input=feat)
+            feats.append(feat.flatten(2).transpose(1, 2))
+            positions.append(
+                position.flatten(2).transpose(1, 2) +
+                self.level_embed[level].view(1, 1, -1))
+            masks.append(mask)
+            shapes.append(feat.shape[-2:])
+        spatial_shapes = torch.as_tensor(
+            shapes, dtype=torch.long, device=mlvl_feats[0].device)
+        level_start_index = torch.cat((spatial_shapes.new_zeros(
+            (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
+        if padded:
+            mask_flatten = torch.cat([m.flatten(1) for m in masks], 1)
+            valid_ratios = torch.stack(
+                [self.get_valid_ratio(m) for m in masks], 1)
+        else:
+            mask_flatten = None
+            valid_ratios = mlvl_feats[0].new_ones(
+                len(mlvl_feats[0]), len(mlvl_feats), 2)
+        encoder_inputs = dict(
+            feat=torch.cat(feats, 1),
+            feat_mask=mask_flatten,
+            feat_pos=torch.cat(positions, 1),
+            spatial_shapes=spatial_shapes,
+            level_start_index=level_start_index,
+            valid_ratios=valid_ratios)
+        decoder_inputs = dict(
+            memory_mask=mask_flatten,
+            spatial_shapes=spatial_shapes,
+            level_start_index=level_start_index,
+            valid_ratios=valid_ratios)
+        return encoder_inputs, decoder_inputs
+
     def pre_decoder(self, memory: Tensor, memory_mask: Optional[Tensor],
                     spatial_shapes: Tensor, pixel_feat: Tensor,
                     batch_data_samples: SampleList,
@@ -267,7 +337,10 @@ class BinaryMaskDINO(BaseModule):
         h1, w1 = spatial_shapes[0].tolist()
         enc_feat = memory[:, :h1 * w1].transpose(1, 2).reshape(
             bs, self.embed_dims, h1, w1)
-        mask_features = self.mask_branch(pixel_feat, enc_feat)
+        mask_features = self.mask_branch(
+            pixel_feat, enc_feat,
+            valid_sizes([s.img_shape[:2] for s in batch_data_samples],
+                        batch_data_samples[0].batch_input_shape, (h1, w1)))
 
         output_memory, output_proposals = self.gen_encoder_output_proposals(
             memory, memory_mask, spatial_shapes)

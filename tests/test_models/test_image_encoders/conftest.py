@@ -25,9 +25,11 @@ def _encoder_config(name: str) -> Config:
     return cfg
 
 
-def _build_encoder(name: str):
+def _build_encoder(name: str, **options):
     torch.manual_seed(0)
-    encoder = MODELS.build(_encoder_config(name))
+    cfg = _encoder_config(name)
+    cfg.update(options)
+    encoder = MODELS.build(cfg)
     encoder.init_weights()
     return encoder
 
