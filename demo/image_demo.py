@@ -10,6 +10,9 @@ Example::
     # novel categories (paper Appendix C): any class names
     python demo/image_demo.py demo.png CONFIG --weights CKPT \\
         --task detect --classes goldfish tench
+
+The weights are read weights-only and must fit the config's model
+(``--allow-partial``, ``--trust-checkpoint``: see ``docs/checkpoints.md``).
 """
 import argparse
 import os.path as osp
@@ -36,7 +39,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--classes', nargs='+',
         help='class names for detect / segment and labels for classify '
-        '(default: those of the checkpoint or the config)')
+        "(default: the config's, or with --checkpoint-classes the "
+        "checkpoint's)")
+    parser.add_argument(
+        '--checkpoint-classes',
+        action='store_true',
+        help='default class names from the checkpoint (meta.dataset_meta) '
+        "instead of the config's")
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load only the tensors of --weights that fit the model (with a '
+        'warning) instead of stopping with an error')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='read --weights with torch.load(weights_only=False): it may run '
+        'code stored in the file; only for files you trust')
     parser.add_argument(
         '--out-dir', default='outputs',
         help='drawings go to OUT_DIR/<task>/ (default: outputs)')
@@ -90,7 +109,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: image {args.image!r} does not exist', file=sys.stderr)
         return 2
     inferencer = UniPerceiverInferencer(
-        args.config, weights=args.weights, device=args.device)
+        args.config,
+        weights=args.weights,
+        device=args.device,
+        allow_partial=args.allow_partial,
+        trust_checkpoint=True if args.trust_checkpoint else None,
+        class_names='checkpoint' if args.checkpoint_classes else 'config')
     tasks = IMAGE_TASKS if args.task == 'all' else (args.task, )
     # a list even for one file, so that every task returns a list
     images = [args.image] if osp.isfile(args.image) else args.image

@@ -6,14 +6,16 @@ Prints one table of (task, data set, metric, value) and, with
 ``--out-metrics FILE``, writes the same rows as JSON. Examples::
 
     python tools/test.py CONFIG CHECKPOINT [--out-metrics metrics.json]
+        [--allow-partial] [--trust-checkpoint]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [ARGS]     # torchrun
 
-See ``docs/train_test.md``.
+The checkpoint is read weights-only and must fit the model exactly (see
+``docs/checkpoints.md``): a checkpoint of another model is an error that
+lists the keys that do not fit. See ``docs/train_test.md``.
 """
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Dict, List, Optional
 
 from mmdet.utils import setup_cache_size_limit_of_dynamo
@@ -21,14 +23,18 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
-# importing mmupv2 installs its checkpoint loader (torch >= 2.6)
-from mmupv2.engine.runner.launch import build_runner, prepare_cpu_distributed
+from mmupv2.engine.runner.launch import (
+    build_runner,
+    prepare_cpu_distributed,
+    process_group_teardown,
+)
 from mmupv2.engine.runner.metrics_summary import (
     dump_rows,
     loop_dataset_tasks,
     metrics_to_rows,
     rows_to_table,
 )
+from mmupv2.utils import load_runner_checkpoint
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -57,6 +63,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
     parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load only the tensors of CHECKPOINT that fit the model (with a '
+        'warning listing the others) instead of stopping with an error')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='read CHECKPOINT with torch.load(weights_only=False): it may '
+        'run code stored in the file; only for files you trust (see '
+        'docs/checkpoints.md)')
+    parser.add_argument(
         '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes `--local-rank` since PyTorch 2.0
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -79,7 +96,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
-    cfg.load_from = args.checkpoint
+    # main() loads args.checkpoint itself: strictly and weights-only
+    cfg.load_from = None
     return cfg
 
 
@@ -122,10 +140,19 @@ def main(argv: Optional[List[str]] = None) -> None:
     # build the runner from config
     runner = build_runner(cfg)
 
+    # the weights: every key must fit (--allow-partial), read weights-only
+    # (--trust-checkpoint), see docs/checkpoints.md
+    load_runner_checkpoint(
+        runner, args.checkpoint, strict=not args.allow_partial,
+        trust=True if args.trust_checkpoint else None)
+
     # start testing: every data set of test_dataloader (MultiTaskTestLoop)
     metrics = runner.test()
     summarize(metrics, runner.test_loop, args)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # every rank waits for the others, then ends its process group: no rank
+    # aborts at exit while another still talks to it
+    with process_group_teardown():
+        main()

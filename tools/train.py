@@ -7,19 +7,24 @@ Examples::
     bash tools/dist_train.sh CONFIG GPUS [ARGS]          # torchrun
     GPUS=16 bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR [ARGS]
 
-See ``docs/train_test.md``.
+Checkpoints (``--resume``, ``load_from``, pretrained ``init_cfg``) are read
+weights-only (``--trust-checkpoint`` to read a trusted legacy pickle; see
+``docs/checkpoints.md``). See ``docs/train_test.md``.
 """
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import List, Optional
 
 from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 
-# importing mmupv2 installs its checkpoint loader (resume under torch >= 2.6)
-from mmupv2.engine.runner.launch import build_runner, prepare_cpu_distributed
+from mmupv2.engine.runner.launch import (
+    build_runner,
+    prepare_cpu_distributed,
+    process_group_teardown,
+)
+from mmupv2.utils import safe_checkpoint_loading
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -53,6 +58,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='read checkpoints with torch.load(weights_only=False): they may '
+        'run code stored in the file; only for files you trust (see '
+        'docs/checkpoints.md)')
     parser.add_argument(
         '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes `--local-rank` since PyTorch 2.0
@@ -119,9 +130,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     # registered runner_type
     runner = build_runner(cfg)
 
-    # start training
-    runner.train()
+    # start training; mmengine reads every checkpoint through mmupv2's
+    # weights-only loader meanwhile (docs/checkpoints.md)
+    with safe_checkpoint_loading(
+            trust=True if args.trust_checkpoint else None):
+        runner.train()
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # every rank waits for the others, then ends its process group: no rank
+    # aborts at exit while another still talks to it
+    with process_group_teardown():
+        main()

@@ -3,6 +3,7 @@
 images given as paths or arrays, with any class names."""
 import contextlib
 import glob
+import logging
 import os.path as osp
 from dataclasses import dataclass
 from typing import (
@@ -27,16 +28,22 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.fileio import join_path, list_dir_or_file
 from mmengine.infer import BaseInferencer
+from mmengine.logging import print_log
 from mmengine.model.utils import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.registry import MODELS, init_default_scope
 from mmengine.utils import import_modules_from_strings
 from mmengine.visualization import Visualizer
 from rich.progress import track
 from torch import Tensor
 
 from mmupv2.models.tasks.base import ClassNames
+from mmupv2.models.tasks.mask_paste import decode_rle_masks
 from mmupv2.structures import TASKS, UPv2DataSample
+from mmupv2.utils import (
+    config_from_checkpoint,
+    load_checkpoint,
+    load_model_checkpoint,
+)
 
 from .class_names import CLASS_NAME_TASKS, classes_from_dataset_meta
 from .drawing import draw_text_block
@@ -61,6 +68,8 @@ TASK_ALIASES = {
     'caption': 'captioning',
     'retrieve': 'retrieval',
 }
+#: Where the default class names come from (``class_names=``).
+CLASS_NAME_SOURCES = ('config', 'checkpoint')
 #: Key of the retrieval text pipeline in :attr:`pipeline`.
 TEXT_PIPELINE = 'retrieval_text'
 #: Files taken from a folder given as input (as mmdet's ``DetInferencer``).
@@ -68,6 +77,9 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
 #: Texts drawn per image by ``retrieve``.
 RETRIEVAL_LINES = 3
+#: The default limit of an input image's longer side (pixels), that of the
+#: paper's test pipeline (shorter side 1400, longer <= 1600).
+MAX_IMAGE_SIZE = 1600
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: Where a config *name* (``model='upv2_tiny_shapes'``) is looked up: the
 #: repository's ``configs/`` and an installed package's ``.mim/configs``.
@@ -153,17 +165,33 @@ class UniPerceiverInferencer(BaseInferencer):
     are dropped. The sample is tagged with its task (``PackUPv2Inputs`` reads
     ``results['task']``).
 
+    **Large images.** After the pipeline's own transforms, an image whose
+    longer side exceeds ``max_image_size`` (1600 by default, the paper's
+    test size) is shrunk to it (``LimitImageSize``; never upsampled), so a
+    4000x4000 photo through a pipeline without resize does not exhaust the
+    memory. Boxes and masks still come in the original image's pixels.
+    Masks are COCO RLE, pasted at the original size one instance at a time.
+
+    **Weights.** ``weights`` is read weights-only (no code from the file
+    runs; ``trust_checkpoint=True`` for a trusted legacy pickle) and must
+    fit the model exactly: a checkpoint of another model raises
+    :class:`~mmupv2.utils.CheckpointMismatchError` listing the keys that do
+    not fit (``allow_partial=True`` loads the tensors that fit, with a
+    warning). With ``model=None`` the config stored in the checkpoint is
+    parsed as data, never executed (see ``docs/checkpoints.md``).
+
     **Class names.** Classification, detection and instance segmentation
     compare the image with *class-name targets* encoded by the text encoder
     and the unified decoder, so any list of names works (open vocabulary,
-    paper Appendix C). The default names of a task are the ones the
-    checkpoint was trained with (``meta.dataset_meta``: ``{entry name:
-    metainfo}`` under ``MultiTaskLoop``, see
-    :func:`~mmupv2.apis.class_names.classes_from_dataset_meta`), else the
-    task head's configured ``classes``. ``classes=`` / ``labels=`` replace
-    them for one call (through the heads' ``set_classes``); the defaults
-    come back afterwards. An entry may be a list of synonyms; the first is
-    encoded and shown.
+    paper Appendix C). The default names of a task are the task head's
+    configured ``classes``; with ``class_names='checkpoint'`` they are the
+    ones the checkpoint was trained with (``meta.dataset_meta``: ``{entry
+    name: metainfo}`` under ``MultiTaskLoop``, see
+    :func:`~mmupv2.apis.class_names.classes_from_dataset_meta`) where it
+    has them (a warning names the tasks where the two differ).
+    ``classes=`` / ``labels=`` replace them for one call (through the
+    heads' ``set_classes``); the defaults come back afterwards. An entry
+    may be a list of synonyms; the first is encoded and shown.
 
     **Drawing.** With ``out_dir`` (or ``show``) the predictions are drawn
     with mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` (or the
@@ -178,14 +206,23 @@ class UniPerceiverInferencer(BaseInferencer):
             ``'upv2_tiny_shapes'``), a :class:`~mmengine.config.Config` /
             dict with a ``model`` key, or None to read the config saved in
             ``weights``.
-        weights: checkpoint path. Without it the weights are random (with a
-            warning). When given, ``HFTextEncoder`` is built without loading
-            its own pretrained weights (the checkpoint holds them).
+        weights: checkpoint path or URL. Without it the weights are random
+            (with a warning). When given, ``HFTextEncoder`` is built without
+            loading its own pretrained weights (the checkpoint holds them).
         device: e.g. ``'cpu'``, ``'cuda:0'``.
         pipelines: ``{task: data set pipeline}`` used instead of the
             config's (e.g. for a config without test data sets).
         scope: the default registry scope.
         show_progress: show a progress bar per call.
+        max_image_size: the longest side (pixels) an image may enter the
+            model with; larger ones are shrunk to it, keeping the aspect
+            ratio. None: no limit beyond the pipeline's own resize.
+        allow_partial: load only the tensors of ``weights`` that fit the
+            model (warns) instead of raising.
+        trust_checkpoint: read ``weights`` with ``weights_only=False`` (it
+            may run code; logged). None follows ``MMUPV2_TRUST_CHECKPOINTS``.
+        class_names: ``'config'`` (default): the heads' configured class
+            names; ``'checkpoint'``: the checkpoint's ``dataset_meta``.
 
     Attributes:
         model (UniPerceiverV2): the model, in eval mode.
@@ -194,6 +231,13 @@ class UniPerceiverInferencer(BaseInferencer):
         visualizer (Visualizer): draws the results.
         dataset_meta (dict): the checkpoint's ``meta.dataset_meta`` (empty
             without one).
+
+    Raises:
+        CheckpointMismatchError: ``weights`` does not fit the model.
+        UnsafeCheckpointError: ``weights`` holds more than weights and
+            plain data and is not trusted.
+        UnsafeConfigError: ``model=None`` and the stored config is not
+            plain data.
 
     Example:
         >>> inferencer = UniPerceiverInferencer(
@@ -211,10 +255,25 @@ class UniPerceiverInferencer(BaseInferencer):
                  *,
                  pipelines: Optional[Dict[str, List[dict]]] = None,
                  scope: str = 'mmupv2',
-                 show_progress: bool = False) -> None:
+                 show_progress: bool = False,
+                 max_image_size: Optional[int] = MAX_IMAGE_SIZE,
+                 allow_partial: bool = False,
+                 trust_checkpoint: Optional[bool] = None,
+                 class_names: str = 'config') -> None:
+        if class_names not in CLASS_NAME_SOURCES:
+            raise ValueError(f'class_names={class_names!r}: expected one of '
+                             f'{", ".join(CLASS_NAME_SOURCES)}')
+        if max_image_size is not None and (
+                not isinstance(max_image_size, int) or max_image_size < 1):
+            raise ValueError('max_image_size must be an int >= 1 or None, '
+                             f'got {max_image_size!r}')
+        self.max_image_size = max_image_size
         self.num_visualized_imgs = 0
         self.dataset_meta: dict = {}
         self._pipeline_overrides = pipelines
+        self._allow_partial = allow_partial
+        self._trust_checkpoint = trust_checkpoint
+        self._class_names = class_names
         init_default_scope(scope)
         super().__init__(
             model=model,
@@ -232,41 +291,83 @@ class UniPerceiverInferencer(BaseInferencer):
 
     def _init_model(self, cfg: ConfigDict, weights: Optional[str],
                     device: str = 'cpu') -> nn.Module:
-        """Import ``custom_imports``, skip the text encoder's own
-        pretrained weights when a checkpoint is given, then build and load
-        the model as mmengine does."""
+        """mmengine's ``_init_model`` with mmupv2's loading: read
+        ``weights`` weights-only, take a stored config as data (never
+        executed), import ``custom_imports``, skip the text encoder's own
+        pretrained weights when a checkpoint is given, build the model and
+        load the weights strictly."""
         if weights is None and not cfg:
             raise ValueError('UniPerceiverInferencer needs a config (model=)'
                              ' or a checkpoint that stores one (weights=)')
-        if cfg and 'model' not in cfg:
+        checkpoint = None
+        if weights is not None:
+            checkpoint = load_checkpoint(
+                weights, map_location='cpu', trust=self._trust_checkpoint)
+        if not cfg:  # model=None: the config the checkpoint stores
+            cfg.update(config_from_checkpoint(checkpoint, weights)._cfg_dict)
+        if 'model' not in cfg:
             raise KeyError(
                 f'the config has no "model" key (keys: {sorted(cfg)})')
         if cfg.get('custom_imports'):
             import_modules_from_strings(**cfg['custom_imports'])
-        text_encoder = cfg.get('model', {}).get('text_encoder')
+        text_encoder = cfg.model.get('text_encoder')
         if weights is not None and isinstance(text_encoder, dict) \
                 and text_encoder.get('hf_config') is None:
             text_encoder['load_pretrained'] = False
-        return super()._init_model(cfg, weights, device)
+        if cfg.model.get('pretrained') is not None:
+            del cfg.model.pretrained
+        model = MODELS.build(cfg.model)
+        model.cfg = cfg
+        self._weights = weights
+        self._load_weights_to_model(model, checkpoint, cfg)
+        model.to(device)
+        model.eval()
+        return model
 
     def _load_weights_to_model(self, model: nn.Module,
                                checkpoint: Optional[dict],
                                cfg: Optional[ConfigDict]) -> None:
-        """Load the weights and make the checkpoint's class names the
-        default ones of every class-name task (see the class docstring)."""
+        """Load the weights with a check of every key; with
+        ``class_names='checkpoint'`` make the checkpoint's class names the
+        default ones (see the class docstring)."""
         if checkpoint is None:
             super()._load_weights_to_model(model, checkpoint, cfg)
             return
-        _load_checkpoint_to_model(model, checkpoint)
+        load_model_checkpoint(
+            model, checkpoint, strict=not self._allow_partial,
+            source=getattr(self, '_weights', None) or 'the checkpoint')
         meta = (checkpoint.get('meta') or {}).get('dataset_meta') or {}
         self.dataset_meta = dict(meta)
         model.dataset_meta = self.dataset_meta
+        differ = []
         for task in CLASS_NAME_TASKS:
             if task not in model.tasks:
                 continue
             classes = classes_from_dataset_meta(meta, task)
-            if classes is not None:
+            if classes is None:
+                continue
+            if self._class_names == 'checkpoint':
                 model.set_classes(task, classes)
+            elif not self._same_classes(model.tasks[task], classes):
+                differ.append(task)
+        if differ:
+            print_log(
+                f'the checkpoint was trained with other class names for '
+                f'{", ".join(differ)} than the config has; using the '
+                "config's (class_names='checkpoint' takes the "
+                "checkpoint's)",
+                logger='current',
+                level=logging.WARNING)
+
+    @staticmethod
+    def _same_classes(head: nn.Module, classes: ClassNames) -> bool:
+        """Whether ``head``'s class names are ``classes`` (first synonyms
+        compared)."""
+        own = getattr(head, 'classes', None)
+        if own is None:
+            return False
+        first = [c if isinstance(c, str) else c[0] for c in classes]
+        return [names[0] for names in own] == first
 
     def _init_pipeline(self, cfg: ConfigDict) -> Dict[str, Compose]:
         """One inference pipeline per image task of the model, and the
@@ -274,7 +375,8 @@ class UniPerceiverInferencer(BaseInferencer):
         tasks = list(self.model.tasks)
         found = resolve_task_pipelines(cfg, tasks, self._pipeline_overrides)
         pipelines = {
-            task: build_pipeline(inference_pipeline_cfg(pipeline, task))
+            task: build_pipeline(
+                inference_pipeline_cfg(pipeline, task, self.max_image_size))
             for task, pipeline in found.items()
         }
         if 'retrieval' in found:
@@ -541,8 +643,10 @@ class UniPerceiverInferencer(BaseInferencer):
 
         Returns:
             UPv2DataSample | list[UPv2DataSample]: as :meth:`detect`, and
-            ``pred_instances.masks`` (N, H, W) bool at the original image
-            size.
+            ``pred_instances.masks``: N COCO RLE dicts (``size`` [H, W],
+            ``counts`` bytes) at the original image size;
+            :func:`~mmupv2.models.tasks.mask_paste.decode_rle_masks` (or
+            ``pycocotools.mask.decode``) gives the (N, H, W) bool masks.
         """
         preds, _ = self._localize(
             'instance_segmentation', imgs, classes, batch_size,
@@ -776,7 +880,7 @@ class UniPerceiverInferencer(BaseInferencer):
                 self.visualizer.add_datasample(
                     name,
                     img,
-                    sample,
+                    self._drawable(sample, pred_score_thr, img.shape[:2]),
                     draw_gt=False,
                     show=show,
                     wait_time=wait_time,
@@ -795,6 +899,22 @@ class UniPerceiverInferencer(BaseInferencer):
             drawings.append(drawing)
             self.num_visualized_imgs += 1
         return drawings
+
+    @staticmethod
+    def _drawable(sample: UPv2DataSample, pred_score_thr: float,
+                  shape: Tuple[int, int]) -> UPv2DataSample:
+        """The instances to draw (scores above the threshold), with their
+        RLE masks decoded to (n, H, W) bool as mmdet's visualizer takes
+        them; only these are pasted at full size."""
+        instances = sample.pred_instances
+        if 'masks' not in instances or not isinstance(instances.masks,
+                                                      list):
+            return sample
+        keep = instances[instances.scores > pred_score_thr]
+        keep.masks = decode_rle_masks(keep.masks, shape)
+        drawable = sample.clone()
+        drawable.pred_instances = keep
+        return drawable
 
     # --------------------------------------------------- mmengine entry
     def __call__(self,
@@ -887,11 +1007,14 @@ class UniPerceiverInferencer(BaseInferencer):
                 scores=instances.scores.tolist(),
                 bboxes=instances.bboxes.tolist())
             if 'masks' in instances:
-                masks = encode_mask_results(instances.masks.numpy())
-                for mask in masks:
-                    if isinstance(mask['counts'], bytes):
-                        mask['counts'] = mask['counts'].decode()
-                result['masks'] = masks
+                masks = instances.masks
+                if isinstance(masks, Tensor):
+                    masks = encode_mask_results(masks.numpy())
+                result['masks'] = [
+                    dict(mask, counts=mask['counts'].decode()) if isinstance(
+                        mask['counts'], bytes) else dict(mask)
+                    for mask in masks
+                ]
         elif task == 'classification':
             result.update(
                 pred_label=int(sample.pred_label[0]),

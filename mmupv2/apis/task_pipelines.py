@@ -10,7 +10,10 @@ the same transforms, with two changes:
   path (``results['img_path']``) or takes an HxWx3 BGR ``uint8`` array
   (``results['img']``, via ``LoadImageFromNDArray``);
 - the annotation transforms (``LoadAnnotations``, ``FilterAnnotations``)
-  are dropped: there is nothing to load.
+  are dropped: there is nothing to load;
+- optionally, ``LimitImageSize`` is put before the pack transform, so that
+  an image larger than the pipeline expects (a 4000x4000 photo through a
+  pipeline without resize) is shrunk to a bounded size.
 """
 import copy
 import warnings
@@ -38,8 +41,11 @@ SIBLING_TASK = {
 ANNOTATION_TRANSFORMS = frozenset({'LoadAnnotations', 'FilterAnnotations'})
 LOAD_TRANSFORMS = frozenset({'LoadImageFromFile', 'InferencerLoader'})
 PACK_TRANSFORM = 'PackUPv2Inputs'
+#: Shrinks an image whose longer side exceeds a limit (never upsamples).
+LIMIT_TRANSFORM = 'LimitImageSize'
 #: The fallback when the config holds no pipeline for a task: load and pack,
-#: no resize (the image goes in at its own size).
+#: no resize (the image goes in at its own size, up to the inferencer's
+#: ``max_image_size``).
 MINIMAL_PIPELINE = (dict(type='LoadImageFromFile'),
                     dict(type=PACK_TRANSFORM))
 
@@ -118,17 +124,23 @@ def find_task_pipelines(cfg: ConfigDict) -> Dict[str, List[dict]]:
     return found
 
 
-def inference_pipeline_cfg(pipeline: List[dict], task: str) -> List[dict]:
+def inference_pipeline_cfg(pipeline: List[dict],
+                           task: str,
+                           max_image_size: Optional[int] = None
+                           ) -> List[dict]:
     """Turn a data set's test pipeline into an inference pipeline.
 
     Args:
         pipeline: the data set's transforms (dicts).
         task: the task, for error messages.
+        max_image_size: if given, a ``LimitImageSize`` of this size goes
+            right before the pack transform (after any resize of the
+            pipeline, whose ``scale_factor`` it composes with).
 
     Returns:
         list[dict]: the transforms with the image loader replaced by
-        ``mmdet.InferencerLoader`` (same arguments) and the annotation
-        transforms removed.
+        ``mmdet.InferencerLoader`` (same arguments), the annotation
+        transforms removed and the size limit added.
 
     Raises:
         ValueError: the pipeline has no ``LoadImageFromFile``.
@@ -148,6 +160,11 @@ def inference_pipeline_cfg(pipeline: List[dict], task: str) -> List[dict]:
         raise ValueError(f'the {task} pipeline {types} has no '
                          'LoadImageFromFile; an image pipeline must load '
                          'the image first')
+    if max_image_size is not None:
+        packs = [i for i, t in enumerate(out)
+                 if _bare_type(t) == PACK_TRANSFORM]
+        at = packs[-1] if packs else len(out)
+        out.insert(at, dict(type=LIMIT_TRANSFORM, max_size=max_image_size))
     return out
 
 

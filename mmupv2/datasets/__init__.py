@@ -6,7 +6,7 @@ from .image_text_pairs import ImageTextPairDataset
 from .karpathy import KarpathyCaptionDataset, KarpathyRetrievalDataset
 from .task_dataset import TaskDatasetMixin
 from .text_lines import TextLinesDataset
-from .transforms import PackUPv2Inputs
+from .transforms import LimitImageSize, PackUPv2Inputs
 from .vocabulary import (
     VOCABULARY_TASKS,
     DataVocabulary,
@@ -15,8 +15,8 @@ from .vocabulary import (
 
 __all__ = [
     'AnnotationError', 'DataVocabulary', 'ImageTextPairDataset',
-    'KarpathyCaptionDataset', 'KarpathyRetrievalDataset', 'PackUPv2Inputs',
-    'TaskDatasetMixin', 'TextLinesDataset', 'UPv2ClassificationDataset',
-    'UPv2CocoDataset', 'UPv2ImageNetDataset', 'VOCABULARY_TASKS',
-    'vocabulary_from_datasets'
+    'KarpathyCaptionDataset', 'KarpathyRetrievalDataset', 'LimitImageSize',
+    'PackUPv2Inputs', 'TaskDatasetMixin', 'TextLinesDataset',
+    'UPv2ClassificationDataset', 'UPv2CocoDataset', 'UPv2ImageNetDataset',
+    'VOCABULARY_TASKS', 'vocabulary_from_datasets'
 ]

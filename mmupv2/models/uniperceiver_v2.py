@@ -10,6 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmupv2.registry import MODELS
 from mmupv2.structures import TASKS, UPv2DataSample
+from mmupv2.utils.checkpoint import safe_checkpoint_loading
 
 from .decoders import TokenSegment
 from .image_encoders import ImageEncoderOutput
@@ -150,6 +151,13 @@ class UniPerceiverV2(BaseModel):
     @staticmethod
     def _build(cfg: ConfigType) -> nn.Module:
         return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+
+    def init_weights(self) -> None:
+        """mmengine's initialisation, with the files of
+        ``init_cfg=dict(type='Pretrained', checkpoint=...)`` (URLs too) read
+        by mmupv2's weights-only loader (``docs/checkpoints.md``)."""
+        with safe_checkpoint_loading():
+            super().init_weights()
 
     # ----------------------------------------------------------- dispatch
     def batch_task(self, data_samples: Optional[SampleList]) -> str:

@@ -45,8 +45,9 @@ class UPv2DataSample(DetDataSample):
     Data fields:
         - ``gt_instances`` / ``pred_instances`` (:obj:`InstanceData`),
           inherited from ``DetDataSample``: ``bboxes`` (N, 4) xyxy in pixels,
-          ``labels`` (N,), ``masks`` (N, H, W) and ``scores`` (N,) for
-          predictions.
+          ``labels`` (N,), ``masks`` (ground truth: mmdet's ``BitmapMasks``
+          (N, H, W); predictions: N COCO RLE dicts, as mmdet's
+          ``CocoMetric`` takes them) and ``scores`` (N,) for predictions.
         - ``gt_label`` (LongTensor (K,)): class index / indices
           (classification); indices of the matching gallery items
           (retrieval). ``pred_label`` (LongTensor (K,)) and ``pred_score``

@@ -21,16 +21,19 @@ Three sources (docs/model_zoo.md):
   :func:`load_backbone_checkpoint` once on the built model to see that the
   file fits (it raises :class:`CheckpointMismatchError` naming every key
   that does not).
-- **a whole model**: :func:`load_model_checkpoint` (strict by default). The
-  Runner's ``load_from`` goes through mmengine's non-strict loader (warnings
-  only).
+- **a whole model**: :func:`load_model_checkpoint` (strict by default;
+  ``tools/test.py``, the inferencer and the demo use it, with
+  ``--allow-partial`` / ``allow_partial=True`` for the rare intentional
+  partial load). The Runner's ``load_from`` goes through mmengine's
+  non-strict loader (warnings only).
 - **the text encoder** from a local Hugging Face folder: no helper needed,
   ``HFTextEncoder(name_or_path='/path/to/roberta-base')`` reads the config,
   tokenizer and weights there (``save_pretrained`` writes such a folder).
 
-The files are read by mmengine's ``CheckpointLoader`` (local paths, URLs,
-``torchvision://`` ...; see :mod:`mmupv2.utils.checkpoint` for local files
-under torch >= 2.6).
+The files are read by :func:`mmupv2.utils.checkpoint.load_checkpoint`
+(local paths, URLs, ``torchvision://`` ...), weights-only: no code from the
+file runs unless the caller trusts it (``trust=True``; see
+``docs/checkpoints.md``).
 """
 import logging
 import re
@@ -41,11 +44,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner.checkpoint import (
-    _load_checkpoint,
-    _load_checkpoint_with_prefix,
-)
 from torch import Tensor
+
+from .checkpoint import load_checkpoint
 
 StateDict = Dict[str, Tensor]
 Checkpoint = Union[str, Mapping]
@@ -64,7 +65,11 @@ DEFAULT_ALLOW_MISSING = (r'norm\d+\.', )
 #: Unexpected backbone keys that are expected: torchvision's classifier.
 DEFAULT_IGNORE_UNEXPECTED = (r'fc\.', )
 
-_MAX_LISTED = 50
+_MAX_LISTED = 20
+#: torch's message for a tensor of the wrong shape
+_SIZE_MISMATCH = re.compile(
+    r'size mismatch for (\S+): copying a param with shape (.*?) from '
+    r'checkpoint, the shape in current model is (.*?)\.(?:\n|$)')
 
 
 def _list_keys(keys: Sequence[str]) -> str:
@@ -80,13 +85,27 @@ def _key_groups(keys: Sequence[str], depth: int = 2) -> str:
     return ', '.join(f'{k} ({n})' for k, n in counts.most_common(12))
 
 
+def _shape_mismatches(message: str) -> List[str]:
+    """``['key: checkpoint torch.Size([..]), model torch.Size([..])']`` from
+    torch's ``load_state_dict`` error."""
+    return [
+        f'{key}: checkpoint {theirs}, model {ours}'
+        for key, theirs, ours in _SIZE_MISMATCH.findall(message)
+    ]
+
+
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint does not fit a module.
+
+    The message starts with the counts (missing / unexpected /
+    shape-mismatched) and lists the first :data:`_MAX_LISTED` keys of each.
 
     Attributes:
         source: the checkpoint (path) and prefix, as named in the message.
         missing_keys: keys of the module that the checkpoint lacks.
         unexpected_keys: keys of the checkpoint that the module lacks.
+        shape_mismatches: ``'key: checkpoint <shape>, model <shape>'`` per
+            tensor of the wrong shape.
         size_mismatch: torch's message on tensors of the wrong shape
             (empty if none).
     """
@@ -95,20 +114,31 @@ class CheckpointMismatchError(RuntimeError):
                  source: str,
                  missing_keys: Sequence[str] = (),
                  unexpected_keys: Sequence[str] = (),
-                 size_mismatch: str = '') -> None:
+                 size_mismatch: str = '',
+                 hint: str = '') -> None:
         self.source = source
         self.missing_keys = list(missing_keys)
         self.unexpected_keys = list(unexpected_keys)
         self.size_mismatch = size_mismatch
-        lines = [f'{source} does not fit the model:']
+        self.shape_mismatches = _shape_mismatches(size_mismatch)
+        counts = (f'{len(self.missing_keys)} missing, '
+                  f'{len(self.unexpected_keys)} unexpected, '
+                  f'{len(self.shape_mismatches)} shape-mismatched keys')
+        lines = [f'{source} does not fit the model ({counts}):']
         if self.missing_keys:
             lines.append(f'  missing keys ({len(self.missing_keys)}): '
                          f'{_list_keys(self.missing_keys)}')
         if self.unexpected_keys:
             lines.append(f'  unexpected keys ({len(self.unexpected_keys)}): '
                          f'{_list_keys(self.unexpected_keys)}')
-        if size_mismatch:
+        if self.shape_mismatches:
+            lines.append(
+                f'  shape mismatches ({len(self.shape_mismatches)}): '
+                f'{_list_keys(self.shape_mismatches)}')
+        elif size_mismatch:
             lines.append(f'  {size_mismatch}')
+        if hint:
+            lines.append(hint)
         super().__init__('\n'.join(lines))
 
 
@@ -131,22 +161,27 @@ class LoadReport:
 def checkpoint_state_dict(checkpoint: Checkpoint,
                           map_location: Optional[str] = 'cpu',
                           revise_keys: Sequence[Tuple[str, str]] = (
-                              (r'^module\.', ''), )) -> StateDict:
+                              (r'^module\.', ''), ),
+                          trust: Optional[bool] = None) -> StateDict:
     """The state dict of a checkpoint file (or of a loaded checkpoint).
 
     Args:
-        checkpoint: a path / URL / ``torchvision://...`` read by mmengine's
-            ``CheckpointLoader``, or an already loaded checkpoint dict.
+        checkpoint: a path / URL / ``torchvision://...`` read by
+            :func:`~mmupv2.utils.checkpoint.load_checkpoint`, or an already
+            loaded checkpoint dict.
         map_location: as in :func:`torch.load`.
         revise_keys: ``(pattern, replacement)`` applied to every key in
             order; the default strips the ``module.`` of DDP-wrapped saves.
+        trust: read the file with ``weights_only=False`` (see
+            :func:`~mmupv2.utils.checkpoint.load_checkpoint`).
 
     Returns:
         OrderedDict: ``checkpoint['state_dict']`` if present, else the whole
         dict, keys revised.
     """
     if isinstance(checkpoint, str):
-        checkpoint = _load_checkpoint(checkpoint, map_location=map_location)
+        checkpoint = load_checkpoint(
+            checkpoint, map_location=map_location, trust=trust)
     if not isinstance(checkpoint, Mapping):
         raise TypeError('a checkpoint must be a dict (or a state dict), got '
                         f'{type(checkpoint).__name__}')
@@ -209,12 +244,6 @@ def backbone_state_dict(checkpoint: Checkpoint,
             the prefixes the checkpoint has).
     """
     name = checkpoint if isinstance(checkpoint, str) else 'the checkpoint'
-    if prefix not in ('auto', None, '') and isinstance(checkpoint, str):
-        try:
-            return _load_checkpoint_with_prefix(
-                prefix, checkpoint, map_location=map_location), prefix
-        except AssertionError:
-            pass  # described below, with the prefixes that the file has
     state_dict = checkpoint_state_dict(checkpoint, map_location)
     if prefix == 'auto':
         prefix = find_backbone_prefix(state_dict)
@@ -236,8 +265,8 @@ def load_state_dict_checked(module: nn.Module,
                             strict: bool = True,
                             source: str = 'the checkpoint',
                             allow_missing: Sequence[str] = (),
-                            ignore_unexpected: Sequence[str] = ()
-                            ) -> LoadReport:
+                            ignore_unexpected: Sequence[str] = (),
+                            hint: str = '') -> LoadReport:
     """Load ``state_dict`` into ``module`` and account for every key.
 
     Every module's own ``_load_from_state_dict`` runs (as in
@@ -250,32 +279,47 @@ def load_state_dict_checked(module: nn.Module,
         module: the module (a DDP wrapper is unwrapped).
         state_dict: keys relative to ``module``.
         strict: raise if a key is missing (unless it matches
-            ``allow_missing``) or unexpected (unless it matches
-            ``ignore_unexpected``); otherwise log a warning and go on.
+            ``allow_missing``), unexpected (unless it matches
+            ``ignore_unexpected``) or of the wrong shape; otherwise log a
+            warning, skip the tensors of the wrong shape and go on.
         source: what the message calls the checkpoint.
         allow_missing: regular expressions (``re.match``) of module keys
             that may keep their initial values.
         ignore_unexpected: regular expressions of checkpoint keys that are
             not meant for the module.
+        hint: a last line for the error (e.g. how to allow a partial load).
 
     Returns:
         LoadReport: what was loaded and what was not.
 
     Raises:
-        CheckpointMismatchError: a tensor has the wrong shape (always), or a
-            key does not fit and ``strict``. As with torch, the tensors that
-            fit are loaded before the error is raised.
+        CheckpointMismatchError: a key does not fit and ``strict``, or a
+            tensor has the wrong shape in a way torch does not name. As
+            with torch, the tensors that fit are loaded before the error is
+            raised.
     """
     module = _unwrap(module)
+    shape_message = ''
     try:
         result = module.load_state_dict(state_dict, strict=False)
     except RuntimeError as e:  # torch reports shape mismatches this way
-        expected = set(module.state_dict())
-        raise CheckpointMismatchError(
-            source,
-            missing_keys=sorted(expected - set(state_dict)),
-            unexpected_keys=sorted(set(state_dict) - expected),
-            size_mismatch=str(e).strip()) from e
+        shape_message = str(e).strip()
+        wrong = [k for k, _, _ in _SIZE_MISMATCH.findall(shape_message)]
+        if strict or not wrong:
+            expected = set(module.state_dict())
+            raise CheckpointMismatchError(
+                source,
+                missing_keys=sorted(expected - set(state_dict)),
+                unexpected_keys=sorted(set(state_dict) - expected),
+                size_mismatch=shape_message,
+                hint=hint) from e
+        # a partial load: the tensors of the wrong shape keep their values
+        state_dict = OrderedDict(
+            (k, v) for k, v in state_dict.items() if k not in wrong)
+        result = module.load_state_dict(state_dict, strict=False)
+        result.missing_keys[:] = [
+            k for k in result.missing_keys if k not in wrong
+        ]
     missing = [
         k for k in result.missing_keys if 'num_batches_tracked' not in k
     ]
@@ -284,11 +328,14 @@ def load_state_dict_checked(module: nn.Module,
     unexpected = [k for k in unexpected if k not in ignored]
     allowed = set(_matching(missing, allow_missing))
     bad_missing = [k for k in missing if k not in allowed]
-    if bad_missing or unexpected:
+    if bad_missing or unexpected or shape_message:
+        error = CheckpointMismatchError(
+            source, bad_missing, unexpected, size_mismatch=shape_message,
+            hint=hint)
         if strict:
-            raise CheckpointMismatchError(source, bad_missing, unexpected)
+            raise error
         print_log(
-            str(CheckpointMismatchError(source, bad_missing, unexpected)),
+            f'{error} (loaded the rest: a partial load was asked for)',
             logger='current',
             level=logging.WARNING)
     return LoadReport(
@@ -353,37 +400,90 @@ def load_backbone_checkpoint(
         ignore_unexpected=ignore_unexpected)
 
 
+#: The last line of a whole-model mismatch error.
+PARTIAL_LOAD_HINT = (
+    'Is it a checkpoint of this config? To load only the tensors that fit '
+    '(rarely intended), pass --allow-partial (tools/test.py, '
+    'demo/image_demo.py), allow_partial=True (UniPerceiverInferencer) or '
+    'strict=False (load_model_checkpoint).')
+
+
 def load_model_checkpoint(
         model: nn.Module,
-        filename: str,
+        filename: Checkpoint,
         strict: bool = True,
         map_location: Optional[str] = 'cpu',
-        revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )
-) -> dict:
+        revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), ),
+        *,
+        trust: Optional[bool] = None,
+        source: Optional[str] = None) -> dict:
     """Load a whole-model checkpoint (e.g. ``iter_200000.pth``), checking
     that every key fits.
 
     Unlike mmengine's ``load_checkpoint`` (and the Runner's ``load_from``),
     which by default only warn, and only on rank 0, this raises on every
-    rank and names each key that does not fit.
+    rank and names each key that does not fit. The file is read
+    weights-only (:func:`~mmupv2.utils.checkpoint.load_checkpoint`).
 
     Args:
         model: the model (a DDP wrapper is unwrapped).
-        filename: path / URL of an mmengine checkpoint or a state dict.
-        strict: raise on missing or unexpected keys (default); otherwise
-            warn.
+        filename: path / URL of an mmengine checkpoint or a state dict, or
+            such a checkpoint already loaded.
+        strict: raise on missing, unexpected or wrongly shaped keys
+            (default); otherwise warn and load the tensors that fit.
         map_location: as in :func:`torch.load`.
         revise_keys: ``(pattern, replacement)`` applied to the keys first.
+        trust: read the file with ``weights_only=False`` (runs code; see
+            ``docs/checkpoints.md``); None follows
+            ``MMUPV2_TRUST_CHECKPOINTS``.
+        source: what messages call the checkpoint (default: ``filename``).
 
     Returns:
         dict: the loaded checkpoint (``meta`` holds e.g. ``dataset_meta``).
 
     Raises:
-        CheckpointMismatchError: listing the missing and the unexpected keys
-            (and shape mismatches).
+        CheckpointMismatchError: with the counts and the first missing,
+            unexpected and wrongly shaped keys.
+        UnsafeCheckpointError: the file holds more than weights and plain
+            data, and it is not trusted.
     """
-    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    if source is None:
+        source = filename if isinstance(filename, str) else 'the checkpoint'
+    checkpoint = load_checkpoint(
+        filename, map_location=map_location, trust=trust) if isinstance(
+            filename, str) else filename
     state_dict = checkpoint_state_dict(checkpoint, revise_keys=revise_keys)
     load_state_dict_checked(
-        model, state_dict, strict=strict, source=filename)
+        model, state_dict, strict=strict, source=source,
+        hint=PARTIAL_LOAD_HINT)
+    return checkpoint
+
+
+def load_runner_checkpoint(runner,
+                           filename: str,
+                           strict: bool = True,
+                           *,
+                           trust: Optional[bool] = None) -> dict:
+    """``Runner.load_checkpoint`` made strict and weights-only: read the
+    file (:func:`~mmupv2.utils.checkpoint.load_checkpoint`), let the hooks
+    see it (``after_load_checkpoint``), then load the weights into
+    ``runner.model`` with :func:`load_model_checkpoint` (every key checked).
+    ``tools/test.py`` loads its CHECKPOINT this way.
+
+    Args:
+        runner: an mmengine ``Runner`` / ``FlexibleRunner`` (before
+            ``test()``).
+        filename: the checkpoint.
+        strict: raise :class:`CheckpointMismatchError` on any key that does
+            not fit; False warns and loads the tensors that fit.
+        trust: see :func:`~mmupv2.utils.checkpoint.load_checkpoint`.
+
+    Returns:
+        dict: the checkpoint.
+    """
+    checkpoint = load_checkpoint(filename, map_location='cpu', trust=trust)
+    runner.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+    load_model_checkpoint(
+        runner.model, checkpoint, strict=strict, source=filename)
+    runner.logger.info(f'Load checkpoint from {filename}')
     return checkpoint

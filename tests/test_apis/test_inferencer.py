@@ -1,7 +1,8 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """UniPerceiverInferencer on a tiny random-init model (CPU): every task with
 paths and arrays, single and batched; class-name overrides (novel
-categories); default classes from the checkpoint; drawings; errors."""
+categories); default classes from the config or the checkpoint; drawings;
+errors."""
 import os
 import os.path as osp
 import warnings
@@ -14,6 +15,7 @@ from mmengine.config import Config
 
 import mmupv2.apis.inferencer as inferencer_module
 from mmupv2.apis import UniPerceiverInferencer
+from mmupv2.models.tasks.mask_paste import decode_rle_masks
 from mmupv2.structures import UPv2DataSample
 
 from .conftest import CKPT_DATASET_META
@@ -37,9 +39,9 @@ def _check_instances(sample, classes, ori_shape, with_mask=False):
     assert float(inst.bboxes[:, 0::2].max()) <= w
     assert float(inst.bboxes[:, 1::2].max()) <= h
     assert float(inst.bboxes.min()) >= 0
-    if with_mask:
-        assert inst.masks.dtype == torch.bool
-        assert inst.masks.shape == (num, h, w)
+    if with_mask:  # COCO RLE at the original size
+        assert len(inst.masks) == num
+        assert decode_rle_masks(inst.masks).shape == (num, h, w)
     else:
         assert 'masks' not in inst
 
@@ -181,9 +183,16 @@ def test_retrieve(inferencer, image_paths, tmp_path):
 
 
 # ------------------------------------------------- checkpoint / config
-def test_default_classes_from_checkpoint(tiny_config, checkpoint, inferencer,
-                                         image_paths):
-    loaded = UniPerceiverInferencer(tiny_config, weights=checkpoint)
+def test_default_classes_from_config_or_checkpoint(tiny_config, checkpoint,
+                                                   inferencer, image_paths):
+    # by default the config's names (the checkpoint's meta is kept)
+    by_config = UniPerceiverInferencer(tiny_config, weights=checkpoint)
+    assert by_config.dataset_meta == CKPT_DATASET_META
+    assert by_config.classes('detect') == CONFIG_CLASSES
+    assert by_config.classes('classify') == CONFIG_CLASSES
+    # the checkpoint's names when asked for
+    loaded = UniPerceiverInferencer(
+        tiny_config, weights=checkpoint, class_names='checkpoint')
     assert loaded.dataset_meta == CKPT_DATASET_META
     assert loaded.classes('detect') == ['goldfish', 'tench', 'shark']
     assert loaded.classes('classify') == ['dog', 'cat']
@@ -223,7 +232,7 @@ def test_config_object_name_and_pipelines(tiny_config, monkeypatch,
     assert missing == {'classification', 'captioning', 'retrieval'}
     sample = bare.segment(image_paths[0])  # detection's pipeline (sibling)
     assert sample.img_shape == (48, 48)
-    assert sample.pred_instances.masks.shape[1:] == (96, 96)
+    assert sample.pred_instances.masks[0]['size'] == [96, 96]
     assert bare.classify(image_paths[0]).img_shape == (96, 96)
 
 

@@ -3,6 +3,8 @@ import copy
 import json
 import os.path as osp
 
+import mmcv
+import numpy as np
 import pytest
 
 from mmupv2.datasets import AnnotationError, UPv2CocoDataset
@@ -73,8 +75,9 @@ def test_bad_annotation(shapes_root, coco_val, tmp_path, field, value, match):
         _build(shapes_root, path)
     assert info.value.file == path
     assert f"annotation id {ann['id']}" in str(info.value)
-    # 'warn' skips the bad annotation and keeps the rest
-    ds = _build(shapes_root, path, bad_annotation='warn')
+    # 'warn' skips the bad annotation (one warning) and keeps the rest
+    with pytest.warns(UserWarning, match=r'1 of \d+ annotations skipped'):
+        ds = _build(shapes_root, path, bad_annotation='warn')
     total = sum(
         len(ds.get_data_info(i)['instances']) for i in range(len(ds)))
     assert total == len(coco_val['annotations']) - 1
@@ -114,3 +117,51 @@ def test_missing_paths_name_the_key(shapes_root, tmp_path):
         _build(str(tmp_path / 'nowhere'))
     with pytest.raises(FileNotFoundError, match='ann_file=.*absent.json'):
         _build(shapes_root, 'annotations/absent.json')
+
+
+def test_dropped_annotations_are_counted_in_one_warning(
+        shapes_root, coco_val, tmp_path):
+    """An annotation of no image, a malformed polygon and a box thinner
+    than a pixel: one warning for the file, with the counts by reason and
+    an example record of each."""
+    anns = coco_val['annotations']
+    anns[0]['image_id'] = 9999
+    anns[1]['segmentation'] = [[1, 2, 3, 4, 5]]  # odd: 2.5 points
+    anns[2]['segmentation'] = [[1, 2, 3, 4]]  # two points
+    anns[3]['bbox'] = [3, 3, 0.5, 5]
+    path = _write(tmp_path, coco_val)
+    with pytest.warns(UserWarning) as record:
+        _build(shapes_root, path)
+    messages = [str(w.message) for w in record if path in str(w.message)]
+    assert len(messages) == 1
+    message = messages[0]
+    assert f"4 of {len(anns)} annotations skipped or ignored" in message
+    assert '2 with a malformed polygon' in message
+    assert f"annotation id {anns[1]['id']}" in message
+    assert '1 with an image_id not among the images' in message
+    assert f"annotation id {anns[0]['id']} (image id 9999)" in message
+    assert '1 with a box thinner than one pixel' in message
+
+
+def test_image_of_another_size_than_its_record(shapes_root, coco_val,
+                                               tmp_path):
+    """Instead of numpy's "cannot reshape array" from the masks: the
+    error names the file, the image, both sizes and what to do."""
+    small = tmp_path / 'small.png'
+    mmcv.imwrite(np.zeros((50, 70, 3), np.uint8), str(small))
+    coco_val['images'][0]['file_name'] = str(small)
+    ds = _build(shapes_root, _write(tmp_path, coco_val))
+    with pytest.raises(AnnotationError) as info:
+        ds[0]
+    message = str(info.value)
+    assert f"image id {coco_val['images'][0]['id']}" in message
+    assert 'small.png is 70x50' in message and 'record says 96x96' in message
+    assert 'regenerate' in message
+    # boxes only (no masks to trip over): still refused
+    ds = UPv2CocoDataset(
+        data_root=shapes_root, ann_file=_write(tmp_path, coco_val),
+        data_prefix=dict(img='images/'), metainfo=dict(classes=SHAPES),
+        pipeline=[PIPELINE[0], dict(type='mmdet.LoadAnnotations'),
+                  PIPELINE[2]])
+    with pytest.raises(AnnotationError, match='record says 96x96'):
+        ds[0]

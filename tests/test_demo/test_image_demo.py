@@ -62,13 +62,15 @@ def test_demo_all_tasks_subprocess(shapes_env, checkpoint, image, tmp_path):
     out_dir = tmp_path / 'out'
     proc = subprocess.run(
         [sys.executable, DEMO, image, CONFIG, '--weights', checkpoint,
-         '--task', 'all', '--out-dir', str(out_dir), '--score-thr', '0'],
+         '--task', 'all', '--out-dir', str(out_dir), '--score-thr', '0',
+         '--checkpoint-classes'],
         env=shapes_env, cwd=REPO, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for section in ('[detect]', '[segment]', '[classify]', '[caption]'):
         assert section in proc.stdout
-    # the checkpoint's detection classes are the default ones
+    # --checkpoint-classes: the checkpoint's detection classes are the
+    # default ones
     assert 'goldfish' in proc.stdout.split('[segment]')[0]
     name = osp.basename(image)
     for task in ('detection', 'instance_segmentation', 'classification',
@@ -98,3 +100,23 @@ def test_demo_options_in_process(demo, shapes_env, checkpoint, image,
     assert osp.isfile(tmp_path / 'detection' / osp.basename(image))
     assert demo.main([str(tmp_path / 'missing.png'), CONFIG]) == 2
     assert 'does not exist' in capsys.readouterr().err
+
+
+def test_demo_weights_of_another_model(demo, shapes_env, image, tmp_path,
+                                       capsys):
+    """A checkpoint that does not fit the config stops the demo, listing
+    the keys; --allow-partial runs it with the config's class names."""
+    from mmupv2.testing import ToyMultiTaskModel
+    from mmupv2.utils import CheckpointMismatchError
+    path = str(tmp_path / 'toy.pth')
+    torch.save(dict(state_dict=ToyMultiTaskModel(
+        tasks=dict(detection=2)).state_dict()), path)
+    args = [image, CONFIG, '--weights', path, '--task', 'detect',
+            '--score-thr', '0', '--out-dir', str(tmp_path)]
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'unexpected keys \(4\): trunk'):
+        demo.main(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        assert demo.main(args + ['--allow-partial']) == 0
+    assert 'circle' in capsys.readouterr().out

@@ -182,6 +182,9 @@ def test_dist_train_and_test_two_cpu_processes(tmp_path):
     assert 'Distributed launcher: pytorch' in log
     assert "'backend': 'gloo'" in log
     assert (work / 'iter_4.pth').is_file()
+    # every rank's random generators, for a bitwise resume
+    saved = torch.load(work / 'iter_4.pth', weights_only=False)
+    assert len(saved['random_state']['ranks']) == 2
 
     # rank 0's log line of every iteration names its entry
     logged = re.findall(r'Iter\(train\) \[(\d)/4\].*task: (\w+)', log)

@@ -1,16 +1,32 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-"""mmengine 0.10.7 + torch >= 2.6: save -> resume must work once mmupv2 is
-imported (see mmupv2/utils/checkpoint.py)."""
+"""Checkpoints load weights-only (mmupv2/utils/checkpoint.py): a crafted
+pickle, local or served over http, runs nothing unless trusted; mmengine's
+training checkpoints (HistoryBuffer, numpy) still load and resume; importing
+mmupv2 leaves mmengine's own loader alone."""
+import logging
 import pickle
+from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.logging import HistoryBuffer, MMLogger
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
-import mmupv2  # noqa: F401  (installs the local checkpoint loader)
+import mmupv2  # noqa: F401
+from mmupv2.utils import (
+    TRUST_ENV,
+    UnsafeCheckpointError,
+    load_checkpoint,
+    safe_checkpoint_loading,
+)
+
+from ..untrusted import RunsCode, served_directory
 
 
 class ToyModel(BaseModel):
@@ -52,22 +68,164 @@ def _runner(work_dir, max_iters, **kwargs):
         **kwargs)
 
 
-def test_save_then_resume(tmp_path):
-    first = _runner(tmp_path, max_iters=3)
-    first.train()
-    ckpt = tmp_path / 'iter_3.pth'
-    assert ckpt.exists()
-    # the file really holds more than tensors (why weights_only fails)
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(ckpt, weights_only=True)
+class GetattrGadget:
+    """``getattr(HistoryBuffer, '__init__')``: not a statistic."""
 
+    def __reduce__(self):
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def _evil_checkpoint(path, marker):
+    torch.save(
+        dict(state_dict=OrderedDict(w=torch.zeros(2)),
+             meta=dict(payload=RunsCode(marker))), str(path))
+    return str(path)
+
+
+class _Records(logging.Handler):
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def warnings_logged():
+    """The warnings mmengine's current logger prints meanwhile."""
+    logger = MMLogger.get_current_instance()
+    handler = _Records()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """``(folder, base URL)``: an http server on 127.0.0.1 serving the
+    folder, in a thread, for the test; downloads go under tmp_path."""
+    root = tmp_path / 'served'
+    root.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    with served_directory(root) as base:
+        yield root, base
+
+
+# --------------------------------------------------- code does not run
+def test_local_pickle_with_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    marker = tmp_path / 'ran'
+    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    assert not marker.exists()
+    message = str(info.value)
+    assert path in message and 'system' in message
+    assert '--trust-checkpoint' in message and TRUST_ENV in message
+    assert isinstance(info.value, pickle.UnpicklingError)
+    # mmengine callers inside the scope get the same loader
+    with safe_checkpoint_loading(), pytest.raises(UnsafeCheckpointError):
+        _load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_remote_pickle_with_code_is_refused(tmp_path, http_root,
+                                            monkeypatch):
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    root, base = http_root
+    marker = tmp_path / 'ran'
+    _evil_checkpoint(root / 'evil.pth', marker)
+    url = f'{base}/evil.pth'
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(url)
+    assert not marker.exists()
+    assert url in str(info.value) and TRUST_ENV in str(info.value)
+    with safe_checkpoint_loading(), pytest.raises(UnsafeCheckpointError):
+        mmengine_checkpoint.load_checkpoint(nn.Linear(1, 1), url)
+    assert not marker.exists()
+
+
+def test_remote_weights_load(http_root):
+    root, base = http_root
+    torch.save(dict(state_dict=OrderedDict(w=torch.arange(3.))),
+               str(root / 'good.pth'))
+    loaded = load_checkpoint(f'{base}/good.pth', map_location='cpu')
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.))
+
+
+def test_trusted_loads_with_a_warning_each_time(tmp_path, monkeypatch,
+                                                warnings_logged):
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    marker = tmp_path / 'ran'
+    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    loaded = load_checkpoint(path, trust=True)
+    assert marker.exists()  # the opt-in really unpickles everything
+    assert torch.equal(loaded['state_dict']['w'], torch.zeros(2))
+    marker.unlink()
+    monkeypatch.setenv(TRUST_ENV, '1')
+    load_checkpoint(path)
+    assert marker.exists()
+    trusted = [m for m in warnings_logged if 'weights_only=False' in m]
+    assert len(trusted) == 2 and all(path in m for m in trusted)
+    assert 'trust=True' in trusted[0] and TRUST_ENV in trusted[1]
+
+
+def test_getattr_is_restricted_to_history_buffer_statistics(tmp_path):
+    path = str(tmp_path / 'gadget.pth')
+    torch.save(dict(x=GetattrGadget()), path)
+    with pytest.raises(UnsafeCheckpointError, match='__init__'):
+        load_checkpoint(path)
+
+
+def test_history_buffer_state_is_checked(tmp_path, monkeypatch):
+    buffer = HistoryBuffer([1.0, 2.0], [1, 1])
+    before = dict(HistoryBuffer._statistics_methods)
+    # a statistic that is not HistoryBuffer's own function
+    monkeypatch.setattr(
+        HistoryBuffer, '__getstate__', lambda self: dict(
+            max_length=3, _log_history=np.zeros(1), _count_history=np.ones(1),
+            statistics_methods={'mean': OrderedDict}))
+    path = str(tmp_path / 'buffer.pth')
+    torch.save(dict(message_hub=dict(log_scalars=dict(loss=buffer))), path)
+    with pytest.raises(UnsafeCheckpointError,
+                       match='functions of HistoryBuffer'):
+        load_checkpoint(path)
+    # an unknown field
+    monkeypatch.setattr(HistoryBuffer, '__getstate__',
+                        lambda self: dict(max_length=3, _extra=1))
+    torch.save(dict(loss=buffer), path)
+    with pytest.raises(UnsafeCheckpointError, match='_extra'):
+        load_checkpoint(path)
+    assert HistoryBuffer._statistics_methods == before
+
+
+# ------------------------------------- mmengine's checkpoints still load
+def test_training_checkpoint_loads_weights_only(tmp_path):
+    _runner(tmp_path, max_iters=3).train()
+    path = str(tmp_path / 'iter_3.pth')
+    # the file holds more than torch's own allow-list takes
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    checkpoint = load_checkpoint(path, map_location='cpu')
+    buffer = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert type(buffer) is HistoryBuffer
+    assert len(buffer.data[0]) == 3 and np.isfinite(buffer.mean())
+    assert checkpoint['meta']['iter'] == 3
+
+
+def test_save_then_resume(tmp_path):
+    _runner(tmp_path, max_iters=3).train()
+    ckpt = tmp_path / 'iter_3.pth'
     second = _runner(tmp_path, max_iters=5, resume=True)
-    second.train()
+    with safe_checkpoint_loading():
+        second.train()
     assert second.iter == 5
-    state = torch.load(tmp_path / 'iter_5.pth', weights_only=False)
+    state = load_checkpoint(str(tmp_path / 'iter_5.pth'))
     assert state['meta']['iter'] == 5
     # the resumed run continued from the saved optimizer state
-    saved = torch.load(ckpt, weights_only=False)
+    saved = load_checkpoint(str(ckpt))
     assert saved['optimizer']['state'][0]['step'].item() == 3
     assert state['optimizer']['state'][0]['step'].item() == 5
 
@@ -78,18 +236,49 @@ def test_load_from_restores_weights(tmp_path):
     weights = first.model.linear.weight.detach().clone()
     runner = _runner(tmp_path / 'b', max_iters=3,
                      load_from=str(tmp_path / 'a' / 'iter_3.pth'))
-    runner.load_or_resume()
+    with safe_checkpoint_loading():
+        runner.load_or_resume()
     assert torch.equal(runner.model.linear.weight, weights)
 
 
-def test_switch_off_keeps_weights_only(tmp_path, monkeypatch):
+# ------------------------------------- mmengine's own loader unchanged
+def test_importing_mmupv2_leaves_mmengine_loader_alone(tmp_path):
+    import mmupv2.apis  # noqa: F401
+    import mmupv2.engine  # noqa: F401
+    schemes = CheckpointLoader._schemes
+    assert schemes[''] is mmengine_checkpoint.load_from_local
+    assert schemes['http://'] is mmengine_checkpoint.load_from_http
+    assert schemes['https://'] is mmengine_checkpoint.load_from_http
     _runner(tmp_path, max_iters=3).train()
-    monkeypatch.setenv('MMUPV2_TRUST_LOCAL_CHECKPOINTS', '0')
+    path = str(tmp_path / 'iter_3.pth')
+    # plain mmengine refuses its own training checkpoint, as without mmupv2
     with pytest.raises(pickle.UnpicklingError):
-        _runner(tmp_path, max_iters=5, resume=True).train()
+        _load_checkpoint(path)
+    # the scope is temporary and restores mmengine's loaders
+    with safe_checkpoint_loading():
+        assert _load_checkpoint(path)['meta']['iter'] == 3
+        assert schemes is not CheckpointLoader._schemes
+    assert CheckpointLoader._schemes[''] is \
+        mmengine_checkpoint.load_from_local
+    assert list(CheckpointLoader._schemes) == list(schemes)
 
 
 def test_missing_file_is_named(tmp_path):
-    from mmupv2.utils import load_local_checkpoint
     with pytest.raises(FileNotFoundError, match='nope.pth'):
-        load_local_checkpoint(str(tmp_path / 'nope.pth'))
+        load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_nested_scope_inherits_trust(tmp_path, monkeypatch):
+    """``tools/train.py --trust-checkpoint`` reaches the model's own block
+    (``UniPerceiverV2.init_weights``)."""
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    marker = tmp_path / 'ran'
+    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    with safe_checkpoint_loading(), safe_checkpoint_loading():
+        with pytest.raises(UnsafeCheckpointError):
+            _load_checkpoint(path)
+    with safe_checkpoint_loading(trust=True), safe_checkpoint_loading():
+        _load_checkpoint(path)
+    assert marker.exists()
+    assert CheckpointLoader._schemes[''] is \
+        mmengine_checkpoint.load_from_local

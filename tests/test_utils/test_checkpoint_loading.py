@@ -16,10 +16,13 @@ from mmupv2.datasets.shapes import generate_shapes
 from mmupv2.registry import MODELS
 from mmupv2.utils import (
     CheckpointMismatchError,
+    UnsafeCheckpointError,
     load_backbone_checkpoint,
     load_model_checkpoint,
 )
 from mmupv2.utils.checkpoint_loading import backbone_state_dict
+
+from ..untrusted import RunsCode, served_directory
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_ENCODER = osp.join(ROOT, 'configs', '_base_', 'models',
@@ -150,6 +153,33 @@ def test_model_checkpoint_names_a_shape_mismatch(models, tmp_path):
         load_model_checkpoint(dst, path)
 
 
+def test_model_checkpoint_counts_and_partial_load(models, tmp_path):
+    """The message starts with the three counts and says how to allow a
+    partial load; strict=False (--allow-partial) loads what fits."""
+    src, dst = models
+    state = src.state_dict()
+    del state['decoder.norm.weight']
+    state['decoder.extra.weight'] = torch.zeros(3)
+    state['decoder.spe_token'] = torch.zeros(1, 1, 7)
+    path = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict=state), path)
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_model_checkpoint(dst, path)
+    message = str(info.value)
+    assert message.startswith(
+        f'{path} does not fit the model (1 missing, 1 unexpected, 1 '
+        'shape-mismatched keys)')
+    assert re.search(r'shape mismatches \(1\): decoder\.spe_token: '
+                     r'checkpoint torch\.Size\(\[1, 1, 7\]\)', message)
+    assert '--allow-partial' in message
+    assert info.value.shape_mismatches[0].startswith('decoder.spe_token')
+    spe, norm = dst.decoder.spe_token.clone(), dst.decoder.norm.weight.clone()
+    load_model_checkpoint(dst, path, strict=False)
+    assert torch.equal(dst.decoder.spe_token, spe)  # kept: wrong shape
+    assert torch.equal(dst.decoder.norm.weight, norm)  # kept: missing
+    assert torch.equal(dst.decoder.norm.bias, src.decoder.norm.bias)
+
+
 # -------------------------------------------------------------- backbones
 def _reference_backbone(seed: int, package: str = 'mmpretrain', **overrides):
     """A tiny ResNet-18 as in image_encoder_tiny.py, from ``package``."""
@@ -192,6 +222,27 @@ def test_backbone_from_mmpretrain_classifier_by_init_cfg(hf_folder,
     assert not _same(model.image_encoder.backbone, ref)
     model.init_weights()
     assert _same(model.image_encoder.backbone, ref)
+
+
+def test_init_cfg_checkpoint_that_runs_code(hf_folder, tmp_path,
+                                            monkeypatch):
+    """``UniPerceiverV2.init_weights`` reads ``init_cfg`` files (local and
+    http) with mmupv2's weights-only loader, not mmengine's."""
+    monkeypatch.delenv('MMUPV2_TRUST_CHECKPOINTS', raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    marker = tmp_path / 'ran'
+    served = tmp_path / 'served'
+    served.mkdir()
+    torch.save(dict(state_dict={}, meta=RunsCode(marker)),
+               str(served / 'evil.pth'))
+    with served_directory(served) as base:
+        for path in (str(served / 'evil.pth'), f'{base}/evil.pth'):
+            model = _build_model(
+                hf_folder[0], 3,
+                backbone_init=dict(type='Pretrained', checkpoint=path))
+            with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+                model.init_weights()
+            assert not marker.exists()
 
 
 def test_image_encoder_from_a_model_checkpoint_by_init_cfg(models, tmp_path):

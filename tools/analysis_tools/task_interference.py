@@ -33,11 +33,12 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint, set_random_seed
+from mmengine.runner import Runner, set_random_seed
 from terminaltables import AsciiTable
 from torch.utils.data import DataLoader
 
 from mmupv2.registry import MODELS
+from mmupv2.utils import load_model_checkpoint
 from mmupv2.utils.task_gradients import (
     cosine_matrix,
     per_task_gradients,
@@ -152,7 +153,8 @@ def main() -> None:
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        # weights-only, every key checked (docs/checkpoints.md)
+        load_model_checkpoint(model, args.checkpoint)
     elif hasattr(model, 'init_weights'):
         model.init_weights()
     model.to(device)

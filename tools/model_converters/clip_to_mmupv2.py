@@ -25,6 +25,8 @@ from typing import Dict, Tuple
 
 import torch
 
+from mmupv2.utils import UnsafeCheckpointError, load_checkpoint
+
 VISUAL = 'visual.'
 ATTNPOOL = 'visual.attnpool.'
 
@@ -39,8 +41,10 @@ def load_clip_state_dict(src: str) -> Dict[str, torch.Tensor]:
             warnings.simplefilter('ignore', FutureWarning)
             return torch.jit.load(src, map_location='cpu').state_dict()
     except RuntimeError as jit_error:  # not TorchScript: a pickled dict
-        try:
-            ckpt = torch.load(src, map_location='cpu', weights_only=False)
+        try:  # weights-only (docs/checkpoints.md)
+            ckpt = load_checkpoint(src, map_location='cpu')
+        except UnsafeCheckpointError:
+            raise
         except Exception as error:
             raise RuntimeError(
                 f'{src}: neither a TorchScript archive ({jit_error}) nor a '

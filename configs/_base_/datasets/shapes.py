@@ -6,24 +6,32 @@ shapes_root = 'data/shapes/'
 shapes_classes = ('circle', 'square', 'triangle', 'diamond', 'star',
                   'cross', 'ring')
 
+# The generator's image size. A larger image (user data in the same formats)
+# is shrunk to fit, a smaller one kept as it is (never upsampled): one
+# 4000x4000 photo must not exhaust the memory of a model trained at 160.
+shapes_max_size = 160
+
 _pack = dict(type='PackUPv2Inputs')
 _load = dict(type='LoadImageFromFile')
+_limit = dict(type='LimitImageSize', max_size=shapes_max_size)
 # No crop (the class is the shape of the largest object) and no flip where
 # the text says "left" / "right".
 shapes_cls_train_pipeline = [
-    _load, dict(type='mmpretrain.RandomFlip', prob=0.5), _pack
+    _load, _limit, dict(type='mmpretrain.RandomFlip', prob=0.5), _pack
 ]
 shapes_det_train_pipeline = [
     _load,
     dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True),
+    _limit,
     dict(type='mmdet.RandomFlip', prob=0.5), _pack
 ]
+# as mmdet's test pipelines: resize, then the (original-size) annotations
 shapes_det_test_pipeline = [
-    _load,
+    _load, _limit,
     dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True),
     _pack
 ]
-shapes_text_image_pipeline = [_load, _pack]
+shapes_text_image_pipeline = [_load, _limit, _pack]
 shapes_mlm_pipeline = [_pack]
 
 
@@ -83,7 +91,8 @@ shapes_train_dataloaders = dict(
              pipeline=shapes_mlm_pipeline), 32, True))
 
 shapes_val_dataloaders = dict(
-    classification=_loader(_cls('val', [_load, _pack]), 32, False),
+    classification=_loader(_cls('val', [_load, _limit, _pack]), 32,
+                           False),
     detection=_loader(
         _coco('val', 'detection', shapes_det_test_pipeline, True), 8, False),
     instance_segmentation=_loader(

@@ -1,5 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Pack a pipeline's result into ``inputs`` + :class:`UPv2DataSample`."""
+import numpy as np
 from mmdet.datasets.transforms import PackDetInputs
 
 from mmupv2.registry import TRANSFORMS
@@ -20,6 +21,11 @@ class PackUPv2Inputs(PackDetInputs):
 
     A text-only sample (MLM, a retrieval text) has no ``inputs`` key.
 
+    An image flipped by a view (``img[:, ::-1]``, as ``RandomFlip`` does)
+    is copied when it has a negative stride: for an image one pixel wide or
+    high numpy still calls the view contiguous, ``PackDetInputs`` skips its
+    copy, and ``torch.from_numpy`` refuses it.
+
     Raises:
         KeyError: the result has no ``task`` (every mmupv2 data set sets it).
     """
@@ -37,6 +43,9 @@ class PackUPv2Inputs(PackDetInputs):
             raise KeyError(
                 "PackUPv2Inputs: the sample has no 'task'; build it with an "
                 f'mmupv2 data set (keys: {sorted(results)})')
+        img = results.get('img')
+        if isinstance(img, np.ndarray) and any(s < 0 for s in img.strides):
+            results['img'] = img.copy()
         packed = super().transform(results)
         det_sample = packed['data_samples']
         sample = UPv2DataSample(metainfo=det_sample.metainfo)

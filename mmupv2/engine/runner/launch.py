@@ -1,11 +1,13 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """What ``tools/train.py`` and ``tools/test.py`` share: building the runner
-named by ``runner_type`` and running distributed jobs on CPU-only machines.
+named by ``runner_type``, running distributed jobs on CPU-only machines and
+ending them cleanly.
 """
+import contextlib
 import copy
 import datetime
 import os
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Dict, Iterator, Mapping, Union
 
 import torch
 import torch.distributed as torch_dist
@@ -16,6 +18,7 @@ from mmengine.runner import FlexibleRunner, Runner
 from mmengine.runner.utils import _get_batch_size
 from torch.nn.parallel import DistributedDataParallel
 
+from mmupv2.engine.optimizers.optimizer_type import check_optimizer_type
 from mmupv2.registry import RUNNERS
 
 CPU_LAUNCHERS = ('pytorch', )
@@ -131,7 +134,13 @@ def build_runner(cfg: Config) -> Union[Runner, FlexibleRunner]:
       (``FlexibleRunner`` + ``MultiTaskLoop``), with the config's
       ``strategy`` (FSDP, DeepSpeed, ...);
     - any other name: built from mmupv2's ``RUNNERS`` registry.
+
+    An unregistered ``optim_wrapper.optimizer.type`` raises first
+    (:func:`~mmupv2.engine.optimizers.check_optimizer_type`).
     """
+    # before any data or model is built (mmengine would fail much later,
+    # with "None is not a callable object")
+    check_optimizer_type(cfg.get('optim_wrapper'), cfg.get('default_scope'))
     runner_type = cfg.get('runner_type')
     if runner_type is None:
         return Runner.from_cfg(cfg)
@@ -231,3 +240,44 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
             cfg.get('model_wrapper_cfg'), cfg)
     return True
 
+
+
+def destroy_process_group(barrier: bool = True) -> None:
+    """End the default process group, if one was started.
+
+    Without it the group is torn down by the interpreter's exit, while the
+    backend's threads (gloo's) may still run, and a rank can abort with
+    ``terminate called without an active exception`` (SIGABRT) after the
+    job's work is done. With ``barrier`` every rank first waits for the
+    others to finish, so none tears its connections down under a rank that
+    still talks to it.
+
+    Args:
+        barrier: wait for every rank first. Pass ``False`` on an error: the
+            other ranks may never reach the barrier.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    try:
+        if barrier:
+            torch_dist.barrier()
+    finally:
+        torch_dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group_teardown() -> Iterator[None]:
+    """Run a tool's ``main()`` and end the process group after it.
+
+    On success :func:`destroy_process_group` with a barrier; on an error
+    (any exception, ``KeyboardInterrupt`` included) without one, and the
+    error propagates. Does nothing when no process group was started.
+    """
+    try:
+        yield
+    except BaseException:
+        # the error that ended main() is the one to report
+        with contextlib.suppress(Exception):
+            destroy_process_group(barrier=False)
+        raise
+    destroy_process_group(barrier=True)

@@ -15,9 +15,15 @@ from mmengine.runner.loops import (
 )
 from torch.utils.data import DataLoader
 
+from mmupv2.engine.hooks import DataOnlyCheckpointHook, RandomStateHook
 from mmupv2.registry import LOOPS
+from mmupv2.utils.random_state import preserved_random_state
 
-from .task_schedule import normalise_ratios, scheduled_entry
+from .task_schedule import (
+    check_sampling_ratio,
+    normalise_ratios,
+    scheduled_entry,
+)
 
 SAMPLING_MODES = ('unmixed', 'mixed')
 
@@ -118,14 +124,22 @@ class MultiTaskDataloaders:
         loading any sample; otherwise (a finite sampler, a custom batch
         sampler) the batches are drawn and discarded, as mmengine does.
         """
-        indices = getattr(loader.sampler, 'indices', None)
-        if loader.batch_size is not None and isinstance(indices, Generator):
-            deque(islice(indices, num_batches * loader.batch_size), maxlen=0)
-            return _InfiniteDataloaderIterator(loader)
-        iterator = _InfiniteDataloaderIterator(loader)
-        for _ in range(num_batches):
-            next(iterator)
-        return iterator
+        # Nothing here moves the generators training draws from (torch's
+        # CPU one, numpy's, Python's, the loader's own): starting an
+        # iterator draws a base seed, and the skipped batches were drawn
+        # before the checkpoint. So an entry started late (first used, or
+        # after a resume) leaves the stream as it is (RandomStateHook).
+        with preserved_random_state([loader.generator]):
+            indices = getattr(loader.sampler, 'indices', None)
+            if loader.batch_size is not None and isinstance(
+                    indices, Generator):
+                deque(islice(indices, num_batches * loader.batch_size),
+                      maxlen=0)
+                return _InfiniteDataloaderIterator(loader)
+            iterator = _InfiniteDataloaderIterator(loader)
+            for _ in range(num_batches):
+                next(iterator)
+            return iterator
 
     def __iter__(self) -> Iterator[Optional[MultiTaskBatch]]:
         seed = self._seed()
@@ -197,7 +211,12 @@ class MultiTaskLoop(IterBasedTrainLoop):
     Resume: the iteration is restored by the Runner; the schedule being a
     function of the iteration, the same entries follow, and each loader's
     sampler is advanced past the batches it already gave, without loading
-    them (see :class:`MultiTaskDataloaders`).
+    them (see :class:`MultiTaskDataloaders`). The random generators (torch
+    CPU / CUDA, numpy, Python, the loaders' own) are saved in every
+    checkpoint and restored by
+    :class:`~mmupv2.engine.hooks.RandomStateHook`, which the loop registers
+    unless the config does: a resumed run is bitwise the uninterrupted one
+    (``tests/test_tools/test_resume_bitwise.py``).
 
     Logging: the message hub's runtime info ``train_task`` holds the entry
     name(s) of the iteration (``MultiTaskLogProcessor`` prints it), and the
@@ -235,6 +254,13 @@ class MultiTaskLoop(IterBasedTrainLoop):
                 self.build_entries(dataloader), sampling, self._get_seed)
         super().__init__(runner, dataloader, max_iters, val_begin,
                          val_interval, dynamic_intervals)
+        if not any(
+                isinstance(h, RandomStateHook) for h in runner.hooks):
+            runner.register_hook(RandomStateHook())
+        # checkpoints of plain data: weights-only loads resume them
+        if not any(
+                isinstance(h, DataOnlyCheckpointHook) for h in runner.hooks):
+            runner.register_hook(DataOnlyCheckpointHook())
 
     @property
     def entries(self) -> List[TaskEntry]:
@@ -265,6 +291,8 @@ class MultiTaskLoop(IterBasedTrainLoop):
             if unknown:
                 raise KeyError(f"MultiTaskLoop: train_dataloader['{name}'] "
                                f'has unknown keys {sorted(unknown)}')
+            ratio = check_sampling_ratio(name,
+                                         entry.get('sampling_ratio', 1.0))
             loader = entry['dataloader']
             if isinstance(loader, dict):
                 loader = self.runner.build_dataloader(
@@ -272,7 +300,7 @@ class MultiTaskLoop(IterBasedTrainLoop):
                     diff_rank_seed=diff_rank_seed)
             names.append(name)
             loaders.append(loader)
-            ratios.append(entry.get('sampling_ratio', 1.0))
+            ratios.append(ratio)
             weights.append(float(entry.get('loss_weight', 1.0)))
         try:
             ratios = normalise_ratios(ratios)

@@ -1,7 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Object detection: each region proposal's decoder output vs class names."""
-import math
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +18,7 @@ from .base import (
     SampleList,
     image_segment,
 )
+from .mask_paste import MaskPaster
 
 if TYPE_CHECKING:
     from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
@@ -55,7 +55,11 @@ class DetectionTask(ClassNamesMixin, BaseTask):
     Predictions (``pred_instances``, as mmdet): ``bboxes`` (N, 4) xyxy in
     original-image pixels (``rescale=True``, by ``scale_factor``),
     ``scores`` (N,), ``labels`` (N,), and for instance segmentation
-    ``masks`` (N, H, W) bool at the original size.
+    ``masks``: a list of N COCO RLE dicts (``size`` [H, W], ``counts``
+    bytes) of the original size, as mmdet's ``CocoMetric`` takes them
+    (``pycocotools.mask.decode`` or :func:`~.mask_paste.decode_rle_masks`
+    give the (N, H, W) bool array). RLE, not a dense tensor: N full-size
+    masks of a large photo do not fit in memory (100 x 4000 x 4000).
 
     Args:
         classes: class names; an entry may be a list of synonyms.
@@ -138,7 +142,7 @@ class DetectionTask(ClassNamesMixin, BaseTask):
             results.bboxes = self._boxes(enc.regional_boxes[b, proposal],
                                          sample.metainfo)
             if self.with_mask:
-                results.masks = self._masks(enc.regional_masks[b, proposal],
+                results.masks = self._masks(enc.regional_masks[b], proposal,
                                             sample.metainfo)
             sample.pred_instances = results
         return data_samples
@@ -153,27 +157,29 @@ class DetectionTask(ClassNamesMixin, BaseTask):
             boxes = boxes / boxes.new_tensor(meta['scale_factor']).repeat(2)
         return boxes
 
-    def _masks(self, masks: Tensor, meta: dict) -> Tensor:
-        """(K, H/4, W/4) logits on the padded grid -> (K, H, W) bool.
+    def _masks(self, masks: Tensor, proposal: Tensor,
+               meta: dict) -> List[dict]:
+        """(O, H/4, W/4) logits on the padded grid and the (K,) kept
+        proposals -> K COCO RLE masks of (H, W) at the original size
+        (``img_shape`` without ``rescale``).
 
         The grid is cropped to the cells that cover the image *before* the
         upsampling: upsampling the padded grid (as mmdet's Mask2Former
         post-processing does) blends the image's last pixels with padding
-        cells, so a mask would depend on the batch the image came in.
+        cells, so a mask would depend on the batch the image came in. Each
+        distinct proposal is upsampled once, alone and only in the window
+        that can exceed the threshold (:class:`~.mask_paste.MaskPaster`):
+        a large image costs one window of memory, not K full-size masks.
         """
         h, w = meta['img_shape'][:2]
         grid_h, grid_w = masks.shape[-2:]
-        pad_h, pad_w = meta.get('batch_input_shape',
-                                (grid_h * 4, grid_w * 4))
-        stride_h, stride_w = pad_h / grid_h, pad_w / grid_w
-        cells_h, cells_w = math.ceil(h / stride_h), math.ceil(w / stride_w)
-        masks = F.interpolate(
-            masks[None, :, :cells_h, :cells_w],
-            size=(round(cells_h * stride_h), round(cells_w * stride_w)),
-            mode='bilinear',
-            align_corners=False)[..., :h, :w]
-        if self.rescale and 'ori_shape' in meta:
-            masks = F.interpolate(
-                masks, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
-                align_corners=False)
-        return masks[0].sigmoid() > self.mask_threshold
+        pad_shape = meta.get('batch_input_shape', (grid_h * 4, grid_w * 4))
+        out_shape = meta['ori_shape'][:2] if (
+            self.rescale and 'ori_shape' in meta) else (h, w)
+        paster = MaskPaster((grid_h, grid_w), pad_shape, (h, w), out_shape,
+                            self.mask_threshold, device=masks.device)
+        rles: Dict[int, dict] = {}
+        for p in proposal.tolist():
+            if p not in rles:
+                rles[p] = paster.paste(masks[p])
+        return [dict(rles[p]) for p in proposal.tolist()]

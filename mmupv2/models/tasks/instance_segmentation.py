@@ -13,8 +13,9 @@ class InstanceSegmentationTask(DetectionTask):
     localisation output besides its box.
 
     Predictions: ``pred_instances`` with ``bboxes`` (N, 4), ``scores``
-    (N,), ``labels`` (N,) and ``masks`` (N, H, W) bool, thresholded at
-    ``mask_threshold`` on the sigmoid of the upsampled mask logits.
+    (N,), ``labels`` (N,) and ``masks``, N COCO RLE dicts of (H, W) masks
+    thresholded at ``mask_threshold`` on the sigmoid of the upsampled mask
+    logits (see :class:`~.detection.DetectionTask`).
     """
     task = 'instance_segmentation'
     with_mask = True

@@ -30,6 +30,52 @@ def _check_local_weights(name_or_path: str) -> None:
             'model from its config with random weights')
 
 
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only be a local path, not a Hub id
+    (``'name'`` or ``'namespace/name'``)."""
+    return (name.startswith(('/', '.', '~')) or name.count('/') > 1
+            or osp.sep != '/' and osp.sep in name)
+
+
+def _missing_folder_hint(path: str) -> str:
+    """What to do about a local folder that does not exist."""
+    where = osp.abspath(osp.expanduser(path))
+    hint = (f'(looked for {where}; a relative path is resolved against '
+            f'the working directory {osp.abspath(".")}: run from the '
+            'repository root, or give an absolute path)')
+    if 'shapes' in path.split('/'):
+        hint += ('. The shapes benchmark is generated, not shipped: run '
+                 '`make data` or `python tools/misc/generate_shapes.py '
+                 '--out data/shapes`')
+    return hint
+
+
+def check_local_folder(path: str, what: str) -> None:
+    """Raise a ``FileNotFoundError`` naming ``path`` when it can only be a
+    local folder (an absolute / relative path, not a Hub id ``'name'`` or
+    ``'namespace/name'``) and does not exist, instead of Hugging Face's
+    "Repo id must be in the form 'repo_name' or 'namespace/repo_name'".
+
+    Args:
+        path: the tokenizer / model name or folder.
+        what: what it is, for the message (``'tokenizer'``).
+    """
+    if _looks_like_path(path) and not osp.isdir(osp.expanduser(path)):
+        raise FileNotFoundError(
+            f'HFTextEncoder: {what} folder {path!r} does not exist '
+            f'{_missing_folder_hint(path)}')
+
+
+def _not_found(name: str, what: str, error: Exception) -> FileNotFoundError:
+    """The error for a Hub name that is not a local folder and could not be
+    loaded offline (not in the local Hugging Face cache)."""
+    return FileNotFoundError(
+        f'HFTextEncoder: {what} {name!r} is neither a local folder '
+        f'{_missing_folder_hint(name)} nor in the local Hugging Face cache '
+        '(local_files_only=True: nothing is downloaded); put the folder '
+        f'there or fill the cache first ({type(error).__name__}: {error})')
+
+
 @MODELS.register_module()
 class HFTextEncoder(BaseModule):
     """Any Hugging Face Transformer encoder (RoBERTa by default) and its
@@ -106,8 +152,16 @@ class HFTextEncoder(BaseModule):
         if tokenizer is None:
             raise ValueError('HFTextEncoder: give name_or_path or tokenizer')
         name_or_path = resolve_package_path(name_or_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer, local_files_only=local_files_only)
+        if hf_config is None:
+            check_local_folder(name_or_path, 'model')
+        check_local_folder(tokenizer, 'tokenizer')
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                tokenizer, local_files_only=local_files_only)
+        except (OSError, ValueError) as e:
+            if osp.isdir(tokenizer) or not local_files_only:
+                raise
+            raise _not_found(tokenizer, 'tokenizer', e) from e
         self.max_length = max_length
         if hf_config is not None:
             if load_pretrained:

@@ -14,6 +14,7 @@ from mmupv2.engine.runner.launch import (
     build_runner,
     is_multi_task_loader_cfg,
     prepare_cpu_distributed,
+    process_group_teardown,
     train_micro_batch_size,
 )
 
@@ -147,3 +148,37 @@ def test_cpu_distributed_leaves_gpu_machines_alone(cfg, monkeypatch):
     cfg.env_cfg.dist_cfg.backend = 'nccl'
     assert prepare_cpu_distributed(cfg) is False
     assert 'model_wrapper_cfg' not in cfg
+
+
+def _one_rank_group():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    torch.distributed.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+
+
+def test_process_group_teardown_ends_the_group(monkeypatch):
+    """Success: barrier, then destroy. Error: destroy without a barrier (the
+    other ranks may never reach it), the error propagates. No group: no-op."""
+    calls = []
+    barrier = torch.distributed.barrier
+    monkeypatch.setattr(launch.torch_dist, 'barrier',
+                        lambda: calls.append('barrier') or barrier())
+    with process_group_teardown():
+        pass  # no group started: nothing to do
+    assert calls == []
+
+    with process_group_teardown():
+        _one_rank_group()
+    assert calls == ['barrier']
+    assert not torch.distributed.is_initialized()
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match='failed'):
+        with process_group_teardown():
+            _one_rank_group()
+            raise RuntimeError('training failed')
+    assert calls == []
+    assert not torch.distributed.is_initialized()

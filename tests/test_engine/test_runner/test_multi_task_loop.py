@@ -73,6 +73,8 @@ def test_schedule_frequencies_match_ratios():
     assert seq != [scheduled_entry(12, it, ratios) for it in range(50)]
     with pytest.raises(ValueError, match='not all 0'):
         normalise_ratios([0, 0])
+    with pytest.raises(ValueError, match='finite'):
+        normalise_ratios([0.5, float('nan')])
 
 
 def test_unmixed_trains_scheduled_entry_and_balances(tmp_path):
@@ -222,6 +224,10 @@ def test_bad_configs(tmp_path):
                     ratio=1)}, 'unknown keys'),
         ({'x': dict(dataloader=cfg.train_dataloader.ret.dataloader,
                     sampling_ratio=0)}, 'not all 0'),
+        # nan used to train one task silently (with AdamW: no set_task)
+        ({'x': dict(dataloader=cfg.train_dataloader.ret.dataloader,
+                    sampling_ratio=float('nan'))},
+         r"train_dataloader\['x'\].sampling_ratio=nan: .* finite number"),
     ]
     for entries, match in bad_entries:
         runner, _ = _runner(tmp_path)

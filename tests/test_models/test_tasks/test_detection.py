@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mmupv2.models.image_encoders import ImageEncoderOutput
+from mmupv2.models.tasks.mask_paste import decode_rle_masks
 
 from .conftest import CLASSES
 
@@ -139,8 +140,9 @@ def test_predictions_by_hand_in_a_mixed_size_batch(tiny_model, images,
         torch.testing.assert_close(single.scores, pred.scores, **tol)
         assert torch.equal(single.labels, pred.labels)
         torch.testing.assert_close(single.bboxes, pred.bboxes, **tol)
-        assert pred.masks.shape[1:] == ori
-        assert torch.equal(single.masks, pred.masks)
+        masks = decode_rle_masks(pred.masks)
+        assert masks.shape[1:] == ori
+        assert torch.equal(decode_rle_masks(single.masks), masks)
 
 
 @pytest.mark.parametrize('task', TASKS)
@@ -177,8 +179,10 @@ def test_predict(task, tiny_model, images, samples):
         assert float(pred.bboxes[:, 1::2].max()) <= 128
         assert bool((pred.bboxes[:, 2:] >= pred.bboxes[:, :2]).all())
         if task == 'instance_segmentation':
-            assert pred.masks.shape == (num, 128, 96)
-            assert pred.masks.dtype == torch.bool
+            # COCO RLE at the original size, as mmdet's CocoMetric takes
+            assert len(pred.masks) == num
+            assert all(m['size'] == [128, 96] for m in pred.masks)
+            assert decode_rle_masks(pred.masks).shape == (num, 128, 96)
         else:
             assert 'masks' not in pred
 

@@ -144,3 +144,19 @@ def test_bad_configs(tokenizer_dir):
     with pytest.raises(ValueError, match='max_length'):
         HFTextEncoder(tokenizer=tokenizer_dir, load_pretrained=False,
                       hf_config=SMALL, max_length=64)
+
+
+def test_missing_tokenizer_folder_names_it(tmp_path, monkeypatch):
+    """Data not generated, or another working directory: the error names
+    the folder and says what to do, not Hugging Face's "Repo id must be in
+    the form ..."."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        HFTextEncoder(tokenizer='data/shapes/tokenizer',
+                      load_pretrained=False, hf_config=SMALL)
+    message = str(info.value)
+    assert "tokenizer folder 'data/shapes/tokenizer' does not exist" in message
+    assert str(tmp_path) in message  # the working directory it looked in
+    assert 'generate_shapes.py' in message and 'repository root' in message
+    with pytest.raises(FileNotFoundError, match='neither a local folder'):
+        HFTextEncoder('no-such-model-anywhere', max_length=16)
