@@ -42,5 +42,6 @@ if __name__ == '__main__':
         parse_requirements('mmcv.txt'),
         extras_require=dict(
             tests=parse_requirements('tests.txt'),
-            optional=parse_requirements('optional.txt')),
+            optional=parse_requirements('optional.txt'),
+            webui=parse_requirements('webui.txt')),
         zip_safe=False)

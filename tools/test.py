@@ -3,9 +3,14 @@
 (mmdet's ``tools/test.py`` for mmupv2).
 
 Prints one table of (task, data set, metric, value) and, with
-``--out-metrics FILE``, writes the same rows as JSON. Examples::
+``--out-metrics FILE``, writes the same rows as JSON. ``--out FILE`` writes
+the raw predictions of every data set in the format its metric reads
+(COCO results JSON, caption JSON, score / similarity arrays), one file per
+data set; ``--show-dir DIR`` draws the predictions of every test image
+into ``DIR/<data set>/``. Examples::
 
     python tools/test.py CONFIG CHECKPOINT [--out-metrics metrics.json]
+        [--out results.pkl] [--show-dir vis]
         [--allow-partial] [--trust-checkpoint]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [ARGS]     # torchrun
 
@@ -23,6 +28,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
+from mmupv2.engine.hooks import TaskVisualizationHook
 from mmupv2.engine.runner.launch import (
     build_runner,
     prepare_cpu_distributed,
@@ -34,6 +40,7 @@ from mmupv2.engine.runner.metrics_summary import (
     metrics_to_rows,
     rows_to_table,
 )
+from mmupv2.engine.runner.test_outputs import add_dump_metrics
 from mmupv2.utils import load_runner_checkpoint
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -52,6 +59,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--out-metrics',
         metavar='FILE',
         help='write the summary (task, data set, metric, value) as JSON')
+    parser.add_argument(
+        '--out',
+        metavar='FILE',
+        help='write the raw predictions of every data set NAME, in the '
+        'format its metric reads: FILE.NAME.bbox.json / .segm.json (COCO '
+        'results), FILE.NAME.json (captions), FILE.NAME.pkl (classification'
+        ' scores, retrieval similarities); an extension .pkl / .pickle / '
+        '.json of FILE is dropped, a folder FILE/ gets FILE/NAME.* (see '
+        'docs/train_test.md)')
+    parser.add_argument(
+        '--show-dir',
+        metavar='DIR',
+        help='draw the predictions of every test image into DIR/NAME/ (per '
+        'data set NAME); a relative DIR is taken under '
+        'WORK_DIR/TIMESTAMP/, as in mmdet')
+    parser.add_argument(
+        '--show-score-thr',
+        type=float,
+        default=0.3,
+        help='score threshold of the boxes and masks drawn by --show-dir')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -101,6 +128,24 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def add_test_outputs(runner, args: argparse.Namespace) -> Dict[str, list]:
+    """``--out``: a metric that writes the raw predictions appended to every
+    data set's evaluator; ``--show-dir``: :class:`TaskVisualizationHook`.
+
+    Returns:
+        dict: ``{data set name: [files --out will write]}``.
+    """
+    files = {}
+    if args.out:
+        files = add_dump_metrics(runner.test_loop, args.out)
+    if args.show_dir:
+        runner.register_hook(
+            TaskVisualizationHook(
+                out_dir=args.show_dir, score_thr=args.show_score_thr),
+            priority='LOW')
+    return files
+
+
 def summarize(metrics: Dict[str, object], test_loop,
               args: argparse.Namespace) -> str:
     """Log one table of all metrics and write ``--out-metrics`` (rank 0).
@@ -146,9 +191,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         runner, args.checkpoint, strict=not args.allow_partial,
         trust=True if args.trust_checkpoint else None)
 
+    # --out / --show-dir: per data set, a dump metric / the drawing hook
+    files = add_test_outputs(runner, args)
+
     # start testing: every data set of test_dataloader (MultiTaskTestLoop)
     metrics = runner.test()
     summarize(metrics, runner.test_loop, args)
+    if files and is_main_process():
+        written = '\n'.join(f'  {name}: {", ".join(paths)}'
+                            for name, paths in files.items())
+        print_log(f'raw predictions (--out):\n{written}', logger='current')
 
 
 if __name__ == '__main__':

@@ -17,21 +17,13 @@
 # 4-scale DINO trained on COCO (ImageNet-1k initialised). The paper's
 # ablation model also starts from a COCO-trained region proposal network;
 # see docs/model_zoo.md for loading a whole image encoder.
-from mmengine import Config
-
 _base_ = [
     '../_base_/models/uniperceiver_v2_r50.py',
     '../_base_/schedules/upv2_mt-adamw_150k.py',
     '../_base_/default_runtime.py',
+    '../_base_/datasets/cls_caption_retrieval.py',
+    '../_base_/datasets/coco_instance.py',
 ]
-
-_data = '{{ fileDirname }}/../_base_/datasets/'
-# read here, not listed in _base_: every data set config inherits
-# pipelines.py and mmengine refuses a key defined by two sibling bases
-_imagenet = Config.fromfile(_data + 'imagenet.py')
-_coco = Config.fromfile(_data + 'coco_instance.py')
-_karpathy = Config.fromfile(_data + 'coco_caption_karpathy.py')
-_pairs = Config.fromfile(_data + 'image_text_pairs.py')
 
 model = dict(
     image_encoder=dict(
@@ -44,82 +36,68 @@ model = dict(
                 prefix='backbone.'))),
     tasks=dict(
         _delete_=True,
-        **{
-            name: head
-            for name, head in _base_.model.tasks.items()
-            if name in ('detection', 'classification', 'retrieval',
-                        'captioning')
-        }))
+        classification={{_base_.model.tasks.classification}},
+        detection={{_base_.model.tasks.detection}},
+        captioning={{_base_.model.tasks.captioning}},
+        retrieval={{_base_.model.tasks.retrieval}}))
 
-
-def _detection(loader):
-    """The COCO loader with its samples tagged as detection."""
-    return dict(loader, dataset=dict(loader['dataset'], task='detection'))
-
-
-# Table 8 without YFCC: (s_k, w_k) per image-text source; batch sizes 24
-# (captioning) and 28 (retrieval) are the loaders'.
-_caption = dict(
-    cc12m=(0.08514, 0.1419),
-    cc3m=(0.04428, 0.0738),
-    vg=(0.02973, 0.04955),
-    coco=(0.0192, 0.032),
-    sbu=(0.02328, 0.0388))
-_retrieval = dict(
-    cc12m=(0.08514, 0.2838),
-    cc3m=(0.04428, 0.1476),
-    vg=(0.02973, 0.0991),
-    coco=(0.0192, 0.064),
-    sbu=(0.02328, 0.0776))
-_caption_loaders = dict(
-    _pairs.pairs_caption_dataloaders_224,
-    coco=_karpathy.coco_caption_train_dataloader_224)
-_retrieval_loaders = dict(
-    _pairs.pairs_retrieval_dataloaders_224,
-    coco=_karpathy.coco_retrieval_train_dataloader_224)
-
-train_dataloader = dict(
+# The training entries by task (the ablations of Tables 2-3 keep some):
+# Table 8 without YFCC, (s_k, w_k) per data set; the per-GPU batch sizes
+# are the loaders' (ImageNet 28, COCO 1, captioning 24, retrieval 28).
+classification_entries = dict(
     imagenet=dict(
-        sampling_ratio=0.1,
-        loss_weight=1.0,
-        dataloader=_imagenet.imagenet_train_dataloader_224),  # batch 28
+        sampling_ratio=0.1, loss_weight=1.0,
+        dataloader={{_base_.imagenet_train_dataloader_224}}))
+detection_entries = dict(
     coco=dict(
-        sampling_ratio=0.25,
-        loss_weight=1.0,
-        dataloader=_detection(_coco.coco_train_dataloader)),  # batch 1
-    **{
-        f'{name}_caption': dict(
-            sampling_ratio=s, loss_weight=w,
-            dataloader=_caption_loaders[name])
-        for name, (s, w) in _caption.items()
-    },
-    **{
-        f'{name}_retrieval': dict(
-            sampling_ratio=s, loss_weight=w,
-            dataloader=_retrieval_loaders[name])
-        for name, (s, w) in _retrieval.items()
-    })
+        sampling_ratio=0.25, loss_weight=1.0,
+        dataloader={{_base_.coco_det_train_dataloader}}))
+captioning_entries = dict(
+    cc12m_caption=dict(
+        sampling_ratio=0.08514, loss_weight=0.1419,
+        dataloader={{_base_.pairs_caption_dataloaders_224.cc12m}}),
+    cc3m_caption=dict(
+        sampling_ratio=0.04428, loss_weight=0.0738,
+        dataloader={{_base_.pairs_caption_dataloaders_224.cc3m}}),
+    vg_caption=dict(
+        sampling_ratio=0.02973, loss_weight=0.04955,
+        dataloader={{_base_.pairs_caption_dataloaders_224.vg}}),
+    coco_caption=dict(
+        sampling_ratio=0.0192, loss_weight=0.032,
+        dataloader={{_base_.coco_caption_train_dataloader_224}}),
+    sbu_caption=dict(
+        sampling_ratio=0.02328, loss_weight=0.0388,
+        dataloader={{_base_.pairs_caption_dataloaders_224.sbu}}))
+retrieval_entries = dict(
+    cc12m_retrieval=dict(
+        sampling_ratio=0.08514, loss_weight=0.2838,
+        dataloader={{_base_.pairs_retrieval_dataloaders_224.cc12m}}),
+    cc3m_retrieval=dict(
+        sampling_ratio=0.04428, loss_weight=0.1476,
+        dataloader={{_base_.pairs_retrieval_dataloaders_224.cc3m}}),
+    vg_retrieval=dict(
+        sampling_ratio=0.02973, loss_weight=0.0991,
+        dataloader={{_base_.pairs_retrieval_dataloaders_224.vg}}),
+    coco_retrieval=dict(
+        sampling_ratio=0.0192, loss_weight=0.064,
+        dataloader={{_base_.coco_retrieval_train_dataloader_224}}),
+    sbu_retrieval=dict(
+        sampling_ratio=0.02328, loss_weight=0.0776,
+        dataloader={{_base_.pairs_retrieval_dataloaders_224.sbu}}))
+train_dataloader = dict(
+    **classification_entries, **detection_entries, **captioning_entries,
+    **retrieval_entries)
 
+# One evaluation entry per task
 val_dataloader = dict(
-    imagenet=_imagenet.imagenet_val_dataloader_224,
-    coco=_detection(_coco.coco_val_dataloader),
-    coco_caption=_karpathy.coco_caption_test_dataloader_224,
-    coco_retrieval=_karpathy.coco_retrieval_test_dataloader_224)
+    imagenet={{_base_.imagenet_val_dataloader_224}},
+    coco={{_base_.coco_det_val_dataloader}},
+    coco_caption={{_base_.coco_caption_test_dataloader_224}},
+    coco_retrieval={{_base_.coco_retrieval_test_dataloader_224}})
 val_evaluator = dict(
-    imagenet=_imagenet.imagenet_val_evaluator,
-    coco=dict(_coco.coco_val_evaluator, metric='bbox'),
-    coco_caption=_karpathy.coco_caption_evaluator,
-    coco_retrieval=_karpathy.coco_retrieval_evaluator)
+    imagenet={{_base_.imagenet_val_evaluator}},
+    coco={{_base_.coco_det_val_evaluator}},
+    coco_caption={{_base_.coco_caption_evaluator}},
+    coco_retrieval={{_base_.coco_retrieval_evaluator}})
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
-
-# The task of every entry of train_dataloader and val_dataloader / evaluator
-# (the ablations of Tables 2-3 drop tasks by it).
-entry_tasks = dict(
-    imagenet='classification',
-    coco='detection',
-    **{f'{name}_caption': 'captioning' for name in _caption},
-    **{f'{name}_retrieval': 'retrieval' for name in _retrieval})
-
-del Config, _data, _imagenet, _coco, _karpathy, _pairs
-del _caption, _retrieval, _caption_loaders, _retrieval_loaders

@@ -5,22 +5,27 @@
 # B@4): 50.1 / - / 51.6, 38.6 / 25.9.
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks_dense.py']
 
-_tasks = tuple(t for t in _base_.model.tasks if t != 'classification')
 model = dict(
-    tasks=dict(_delete_=True, **{t: _base_.model.tasks[t] for t in _tasks}))
-
-
-def _keep(entries: dict, tasks: tuple) -> dict:
-    """The entries of ``tasks``, replacing the base's."""
-    return dict(
+    tasks=dict(
         _delete_=True,
-        **{n: e
-           for n, e in entries.items() if _base_.entry_tasks[n] in tasks})
+        detection={{_base_.model.tasks.detection}},
+        captioning={{_base_.model.tasks.captioning}},
+        retrieval={{_base_.model.tasks.retrieval}}))
 
-
-train_dataloader = _keep(_base_.train_dataloader, _tasks)
-val_dataloader = _keep(_base_.val_dataloader, _tasks)
-val_evaluator = _keep(_base_.val_evaluator, _tasks)
-test_dataloader = _keep(_base_.val_dataloader, _tasks)
-test_evaluator = _keep(_base_.val_evaluator, _tasks)
-del _tasks
+train_dataloader = dict(
+    _delete_=True,
+    **_base_.detection_entries,
+    **_base_.captioning_entries,
+    **_base_.retrieval_entries)
+val_dataloader = dict(
+    _delete_=True,
+    coco={{_base_.val_dataloader.coco}},
+    coco_caption={{_base_.val_dataloader.coco_caption}},
+    coco_retrieval={{_base_.val_dataloader.coco_retrieval}})
+val_evaluator = dict(
+    _delete_=True,
+    coco={{_base_.val_evaluator.coco}},
+    coco_caption={{_base_.val_evaluator.coco_caption}},
+    coco_retrieval={{_base_.val_evaluator.coco_retrieval}})
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

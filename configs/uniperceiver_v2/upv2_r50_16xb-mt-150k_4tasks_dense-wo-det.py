@@ -5,22 +5,27 @@
 # B@4): - / 76.6 / 47.0, 34.6 / 30.4.
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks_dense.py']
 
-_tasks = tuple(t for t in _base_.model.tasks if t != 'detection')
 model = dict(
-    tasks=dict(_delete_=True, **{t: _base_.model.tasks[t] for t in _tasks}))
-
-
-def _keep(entries: dict, tasks: tuple) -> dict:
-    """The entries of ``tasks``, replacing the base's."""
-    return dict(
+    tasks=dict(
         _delete_=True,
-        **{n: e
-           for n, e in entries.items() if _base_.entry_tasks[n] in tasks})
+        classification={{_base_.model.tasks.classification}},
+        captioning={{_base_.model.tasks.captioning}},
+        retrieval={{_base_.model.tasks.retrieval}}))
 
-
-train_dataloader = _keep(_base_.train_dataloader, _tasks)
-val_dataloader = _keep(_base_.val_dataloader, _tasks)
-val_evaluator = _keep(_base_.val_evaluator, _tasks)
-test_dataloader = _keep(_base_.val_dataloader, _tasks)
-test_evaluator = _keep(_base_.val_evaluator, _tasks)
-del _tasks
+train_dataloader = dict(
+    _delete_=True,
+    **_base_.classification_entries,
+    **_base_.captioning_entries,
+    **_base_.retrieval_entries)
+val_dataloader = dict(
+    _delete_=True,
+    imagenet={{_base_.val_dataloader.imagenet}},
+    coco_caption={{_base_.val_dataloader.coco_caption}},
+    coco_retrieval={{_base_.val_dataloader.coco_retrieval}})
+val_evaluator = dict(
+    _delete_=True,
+    imagenet={{_base_.val_evaluator.imagenet}},
+    coco_caption={{_base_.val_evaluator.coco_caption}},
+    coco_retrieval={{_base_.val_evaluator.coco_retrieval}})
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

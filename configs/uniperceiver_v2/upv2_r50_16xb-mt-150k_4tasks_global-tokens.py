@@ -6,27 +6,29 @@
 # Paper: classification 76.8, COCO retrieval 46.3 / 34.6, captioning 28.8.
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks.py']
 
-_tasks = ('classification', 'retrieval', 'captioning')
 model = dict(
     tasks=dict(
         _delete_=True,
-        **{
-            t: dict(_base_.model.tasks[t], image_tokens='global')
-            for t in _tasks
-        }))
+        classification=dict(
+            _base_.model.tasks.classification, image_tokens='global'),
+        retrieval=dict(_base_.model.tasks.retrieval, image_tokens='global'),
+        captioning=dict(
+            _base_.model.tasks.captioning, image_tokens='global')))
 
-
-def _keep(entries: dict, tasks: tuple) -> dict:
-    """The entries of ``tasks``, replacing the base's."""
-    return dict(
-        _delete_=True,
-        **{n: e
-           for n, e in entries.items() if _base_.entry_tasks[n] in tasks})
-
-
-train_dataloader = _keep(_base_.train_dataloader, _tasks)
-val_dataloader = _keep(_base_.val_dataloader, _tasks)
-val_evaluator = _keep(_base_.val_evaluator, _tasks)
-test_dataloader = _keep(_base_.val_dataloader, _tasks)
-test_evaluator = _keep(_base_.val_evaluator, _tasks)
-del _tasks
+train_dataloader = dict(
+    _delete_=True,
+    **_base_.classification_entries,
+    **_base_.captioning_entries,
+    **_base_.retrieval_entries)
+val_dataloader = dict(
+    _delete_=True,
+    imagenet={{_base_.val_dataloader.imagenet}},
+    coco_caption={{_base_.val_dataloader.coco_caption}},
+    coco_retrieval={{_base_.val_dataloader.coco_retrieval}})
+val_evaluator = dict(
+    _delete_=True,
+    imagenet={{_base_.val_evaluator.imagenet}},
+    coco_caption={{_base_.val_evaluator.coco_caption}},
+    coco_retrieval={{_base_.val_evaluator.coco_retrieval}})
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

@@ -8,21 +8,20 @@
 # format. The default is mmpretrain's ImageNet-21k Swin-L at 384 (also
 # fine-tuned on IN-1k); point ``checkpoint`` at an Objects365 backbone (its
 # keys under ``backbone.``) to follow the paper (docs/model_zoo.md).
-from mmengine import Config
-
 _base_ = ['./upv2_swin-b_32xb-mt-200k_table8.py']
 
-_swin_l = Config.fromfile(
-    '{{ fileDirname }}/../_base_/models/uniperceiver_v2_swin-l.py'
-).model.image_encoder
-_swin_l.backbone.init_cfg = dict(
-    type='Pretrained',
-    checkpoint='https://download.openmmlab.com/mmclassification/v0/'
-    'swin-transformer/convert/'
-    'swin_large_patch4_window12_384_22kto1k-0a40944b.pth',
-    prefix='backbone.')
-
-image_encoder = dict(_delete_=True, **_swin_l)
-model = dict(image_encoder=dict(_delete_=True, **_swin_l))
-
-del Config, _swin_l
+# Swin-L instead of Swin-B: the large architecture, its stage widths into
+# the neck, and its checkpoint. Also the top-level ``image_encoder`` (what
+# the model files name f_image), so that it describes this model.
+image_encoder = dict(
+    backbone=dict(
+        arch='large',
+        init_cfg=dict(
+            _delete_=True,
+            type='Pretrained',
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/'
+            'swin-transformer/convert/'
+            'swin_large_patch4_window12_384_22kto1k-0a40944b.pth',
+            prefix='backbone.')),
+    neck=dict(in_channels=[192, 384, 768, 1536]))
+model = dict(image_encoder=image_encoder)

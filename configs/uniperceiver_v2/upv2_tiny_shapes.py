@@ -4,56 +4,12 @@
 # unmixed sampling, MT-AdamW. Not a paper setting: quarter-width ResNet-18,
 # d = 64 proposal network (2 + 2 layers), a 2-layer RoBERTa built from a
 # config with the benchmark's BPE tokenizer, a 2-layer MoE decoder of
-# width 128.
+# width 128 (configs/_base_/models/upv2_tiny.py, which the tests build too).
 _base_ = [
-    '../_base_/datasets/shapes.py',
-    '../_base_/models/image_encoder_tiny.py',
+    '../_base_/default_runtime.py',
+    '../_base_/models/upv2_tiny.py',
 ]
-default_scope = 'mmupv2'
-data_root = 'data/shapes/'
-classes = ('circle', 'square', 'triangle', 'diamond', 'star', 'cross',
-           'ring')
 
-model = dict(
-    type='UniPerceiverV2',
-    data_preprocessor=dict(
-        type='UPv2DataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
-    image_encoder={{_base_.image_encoder}},
-    text_encoder=dict(
-        type='HFTextEncoder',
-        tokenizer=data_root + 'tokenizer',
-        load_pretrained=False,
-        max_length=40,
-        hf_config=dict(
-            model_type='roberta',
-            hidden_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=256,
-            max_position_embeddings=48)),
-    decoder=dict(
-        type='UnifiedDecoder',
-        embed_dims=128,
-        num_layers=2,
-        num_heads=4,
-        feedforward_channels=256,
-        image_in_dims=64,
-        drop_path_rate=0.0,
-        dropout=0.0,
-        attn_drop=0.0),
-    tasks=dict(
-        classification=dict(type='ClassificationTask', classes=classes),
-        detection=dict(type='DetectionTask', classes=classes),
-        instance_segmentation=dict(
-            type='InstanceSegmentationTask', classes=classes),
-        captioning=dict(type='CaptioningTask', beam_size=2, max_length=24),
-        retrieval=dict(type='RetrievalTask'),
-        mlm=dict(type='MLMTask')),
-    checkpoint_targets=False)
 # acts only with model.vocabulary='data' (the captioning / MLM targets from
 # the training texts, docs/tasks.md); the tiny model keeps the paper's 'full'
 custom_hooks = [dict(type='VocabularyFromDataHook')]
@@ -109,20 +65,9 @@ param_scheduler = [
 ]
 
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=200, by_epoch=False,
-                    max_keep_ckpts=2),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
-log_processor = dict(type='MultiTaskLogProcessor', by_epoch=False)
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='gloo'))
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+    logger=dict(interval=20),
+    checkpoint=dict(interval=200, max_keep_ckpts=2))
+log_processor = dict(window_size=10)  # a short run: mmengine's default
+# CPU training (`tools/train.py --launcher pytorch` on CPUs uses gloo)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
-log_level = 'INFO'
-load_from = None
-resume = False

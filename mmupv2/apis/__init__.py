@@ -7,10 +7,12 @@ from .inferencer import (
     canonical_task,
     find_config,
 )
+from .model_zoo import ModelInfo, model_index
 from .task_pipelines import find_task_pipelines, resolve_task_pipelines
 
 __all__ = [
-    'CLASS_NAME_TASKS', 'RetrievalResult', 'UniPerceiverInferencer',
-    'canonical_task', 'classes_from_dataset_meta', 'find_config',
-    'find_task_pipelines', 'resolve_task_pipelines'
+    'CLASS_NAME_TASKS', 'ModelInfo', 'RetrievalResult',
+    'UniPerceiverInferencer', 'canonical_task', 'classes_from_dataset_meta',
+    'find_config', 'find_task_pipelines', 'model_index',
+    'resolve_task_pipelines'
 ]

@@ -1,12 +1,18 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Text on images (captions, top-k labels, retrieved texts), drawn with
 an mmengine :class:`~mmengine.visualization.Visualizer` (e.g. mmdet's
-``DetLocalVisualizer``, which draws the boxes and masks)."""
+``DetLocalVisualizer``, which draws the boxes and masks), and the
+instances such a visualizer can draw. Used by the inferencer and by
+``tools/test.py --show-dir`` (:class:`~mmupv2.engine.hooks.
+TaskVisualizationHook`)."""
 import textwrap
-from typing import Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from mmengine.visualization import Visualizer
+
+from mmupv2.models.tasks.mask_paste import decode_rle_masks
 
 #: Font sizes (points) of the text block, scaled with the image.
 MIN_FONT_SIZE, MAX_FONT_SIZE = 6, 14
@@ -59,3 +65,45 @@ def draw_text_block(visualizer: Visualizer, image: np.ndarray,
             vertical_alignments='top',
             bboxes=[TEXT_BOX])
     return visualizer.get_image()
+
+
+def drawable_instances(sample, pred_score_thr: float,
+                       shape: Tuple[int, int]):
+    """The sample to hand to ``DetLocalVisualizer.add_datasample``: its
+    ``pred_instances`` scoring above ``pred_score_thr``, with COCO RLE masks
+    decoded to (n, H, W) bool as mmdet's visualizer takes them (only these
+    are pasted at full size). A sample without RLE masks is returned as it
+    is.
+
+    Args:
+        sample (UPv2DataSample): with ``pred_instances``.
+        pred_score_thr: instances scoring at most this are left out.
+        shape: (H, W) of the image (for an empty mask list).
+    """
+    instances = sample.pred_instances
+    if 'masks' not in instances or not isinstance(instances.masks, list):
+        return sample
+    keep = instances[instances.scores > pred_score_thr]
+    keep.masks = decode_rle_masks(keep.masks, shape)
+    drawable = sample.clone()
+    drawable.pred_instances = keep
+    return drawable
+
+
+def topk_lines(scores: torch.Tensor,
+               classes: Optional[Sequence[str]],
+               topk: int = 3) -> List[str]:
+    """``'name: score'`` lines of the ``topk`` best classes.
+
+    Args:
+        scores: (C,) class scores.
+        classes: C names (None or too short: the indices are shown).
+        topk: how many lines.
+    """
+    scores = torch.as_tensor(scores).flatten().float()
+    values, indices = scores.topk(min(topk, scores.numel()))
+    names = list(classes or [])
+    return [
+        f'{names[i] if i < len(names) else i}: {float(v):.2f}'
+        for v, i in zip(values.tolist(), indices.tolist())
+    ]

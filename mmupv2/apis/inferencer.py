@@ -37,7 +37,6 @@ from rich.progress import track
 from torch import Tensor
 
 from mmupv2.models.tasks.base import ClassNames
-from mmupv2.models.tasks.mask_paste import decode_rle_masks
 from mmupv2.structures import TASKS, UPv2DataSample
 from mmupv2.utils import (
     config_from_checkpoint,
@@ -46,7 +45,8 @@ from mmupv2.utils import (
 )
 
 from .class_names import CLASS_NAME_TASKS, classes_from_dataset_meta
-from .drawing import draw_text_block
+from .drawing import draw_text_block, drawable_instances
+from .model_zoo import model_index
 from .task_pipelines import (
     build_pipeline,
     inference_pipeline_cfg,
@@ -113,10 +113,12 @@ def find_config(name: str) -> str:
             if '_base_' not in osp.relpath(path, root).split(osp.sep):
                 known.setdefault(osp.splitext(osp.basename(path))[0], path)
     if stem not in known:
+        names = set(known) | set(model_index(CONFIG_ROOTS))
         raise ValueError(
             f'model {name!r} is neither a config file nor the name of a '
-            f'config under {" or ".join(CONFIG_ROOTS)}; known names: '
-            f'{", ".join(sorted(known)) or "none"}')
+            f'model (metafile.yml) or config under '
+            f'{" or ".join(CONFIG_ROOTS)}; known names: '
+            f'{", ".join(sorted(names)) or "none"}')
     return known[stem]
 
 
@@ -202,11 +204,13 @@ class UniPerceiverInferencer(BaseInferencer):
     ``{counter:08d}.png``).
 
     Args:
-        model: a config file, its name (a file under ``configs/``, e.g.
-            ``'upv2_tiny_shapes'``), a :class:`~mmengine.config.Config` /
-            dict with a ``model`` key, or None to read the config saved in
-            ``weights``.
-        weights: checkpoint path or URL. Without it the weights are random
+        model: a config file, a model name (a ``Name`` of
+            ``configs/uniperceiver_v2/metafile.yml``, e.g.
+            ``'upv2_tiny_shapes'``, or the name of a file under
+            ``configs/``), a :class:`~mmengine.config.Config` / dict with a
+            ``model`` key, or None to read the config saved in ``weights``.
+        weights: checkpoint path or URL; default: the metafile's
+            ``Weights`` of a model name. Without any the weights are random
             (with a warning). When given, ``HFTextEncoder`` is built without
             loading its own pretrained weights (the checkpoint holds them).
         device: e.g. ``'cpu'``, ``'cuda:0'``.
@@ -284,10 +288,20 @@ class UniPerceiverInferencer(BaseInferencer):
         self.model = revert_sync_batchnorm(self.model)
 
     # ------------------------------------------------------------- set-up
-    def _load_model_from_metafile(self, model: str) -> Tuple[Config, None]:
-        """A config *name*: the file of that name under ``configs/``
-        (mmupv2 has no metafile)."""
-        return Config.fromfile(find_config(model)), None
+    def _load_model_from_metafile(
+            self, model: str) -> Tuple[Config, Optional[str]]:
+        """A model *name*: a ``Name`` of a ``metafile.yml`` under
+        :data:`CONFIG_ROOTS` (its ``Config``, and its ``Weights`` unless
+        ``weights=`` is given; see :mod:`.model_zoo`), else the config file
+        of that name under ``configs/``."""
+        info = model_index(CONFIG_ROOTS).get(model)
+        if info is None:
+            return Config.fromfile(find_config(model)), None
+        if not osp.isfile(info.config):
+            raise FileNotFoundError(
+                f'model {model!r} of {info.metafile}: its Config '
+                f'{info.config} does not exist')
+        return Config.fromfile(info.config), info.weights
 
     def _init_model(self, cfg: ConfigDict, weights: Optional[str],
                     device: str = 'cpu') -> nn.Module:
@@ -903,18 +917,9 @@ class UniPerceiverInferencer(BaseInferencer):
     @staticmethod
     def _drawable(sample: UPv2DataSample, pred_score_thr: float,
                   shape: Tuple[int, int]) -> UPv2DataSample:
-        """The instances to draw (scores above the threshold), with their
-        RLE masks decoded to (n, H, W) bool as mmdet's visualizer takes
-        them; only these are pasted at full size."""
-        instances = sample.pred_instances
-        if 'masks' not in instances or not isinstance(instances.masks,
-                                                      list):
-            return sample
-        keep = instances[instances.scores > pred_score_thr]
-        keep.masks = decode_rle_masks(keep.masks, shape)
-        drawable = sample.clone()
-        drawable.pred_instances = keep
-        return drawable
+        """The instances to draw (see :func:`.drawing.drawable_instances`).
+        """
+        return drawable_instances(sample, pred_score_thr, shape)
 
     # --------------------------------------------------- mmengine entry
     def __call__(self,

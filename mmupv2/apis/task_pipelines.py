@@ -2,9 +2,9 @@
 """Per-task inference pipelines, taken from a config's test / val data sets.
 
 A Uni-Perceiver v2 config evaluates every task on its own data set, each
-with its own test pipeline (``configs/_base_/datasets/pipelines.py``,
-``configs/_base_/datasets/shapes.py``). Inference on a user's images uses
-the same transforms, with two changes:
+with its own test pipeline (in ``configs/_base_/datasets/``:
+``cls_caption_retrieval.py``, ``coco_instance.py``, ``shapes.py``).
+Inference on a user's images uses the same transforms, with two changes:
 
 - ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader``, which loads a
   path (``results['img_path']``) or takes an HxWx3 BGR ``uint8`` array

@@ -2,6 +2,7 @@
 from .backbones import *  # noqa: F401,F403
 from .data_preprocessor import UPv2DataPreprocessor
 from .decoders import *  # noqa: F401,F403
+from .detectors import *  # noqa: F401,F403
 from .image_encoders import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .region_proposal import *  # noqa: F401,F403

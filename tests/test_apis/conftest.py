@@ -1,8 +1,8 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """A tiny random-init Uni-Perceiver v2 behind the inferencer (config
-``tests/data/configs/upv2_tiny_random.py``: stub image encoder, 2-layer
-RoBERTa, 2-layer decoder of width 64, every task head) and a checkpoint of
-it whose meta names its own class names."""
+``tests/data/configs/upv2_tiny_random.py``: the tiny model of
+``configs/_base_/models/upv2_tiny.py`` with the stub image encoder, every
+task head) and a checkpoint of it whose meta names its own class names."""
 import glob
 import os.path as osp
 import warnings

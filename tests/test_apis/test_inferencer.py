@@ -162,7 +162,8 @@ def test_retrieve(inferencer, image_paths, tmp_path):
         images=image_paths, texts=texts, topk=2, out_dir=str(tmp_path))
     assert result.similarity.shape == (2, 3)
     for i, sample in enumerate(result.image_samples):
-        assert sample.image_feat.shape == (64, )
+        assert sample.image_feat.shape == (
+            inferencer.model.decoder.embed_dims, )
         torch.testing.assert_close(sample.image_feat.norm(), torch.tensor(1.))
         torch.testing.assert_close(sample.pred_score, result.similarity[i])
         assert sample.pred_label.tolist() == result.similarity[i].topk(
@@ -171,7 +172,8 @@ def test_retrieve(inferencer, image_paths, tmp_path):
                           osp.basename(sample.img_path))
     for j, sample in enumerate(result.text_samples):
         assert sample.text == texts[j]
-        assert sample.text_feat.shape == (1, 64)
+        assert sample.text_feat.shape == (
+            1, inferencer.model.decoder.embed_dims)
         torch.testing.assert_close(sample.pred_score, result.similarity[:, j])
     only_texts = inferencer.retrieve(texts='a red circle')
     assert only_texts.similarity is None and not only_texts.image_samples

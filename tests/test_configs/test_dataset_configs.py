@@ -31,21 +31,21 @@ def _build(loader_cfg, root, name):
 
 
 CASES = [
-    ('imagenet', 'imagenet_train_dataloader_224', 'imagenet', 4,
+    ('cls_caption_retrieval', 'imagenet_train_dataloader_224', 'imagenet', 4,
      'classification', 224),
-    ('imagenet', 'imagenet_val_dataloader_384', 'imagenet', 2,
+    ('cls_caption_retrieval', 'imagenet_val_dataloader_384', 'imagenet', 2,
      'classification', 384),
     ('coco_instance', 'coco_train_dataloader', 'coco', 4,
      'instance_segmentation', None),
     ('coco_instance', 'coco_val_dataloader', 'coco', 4,
      'instance_segmentation', None),
-    ('coco_caption_karpathy', 'coco_caption_train_dataloader_224', 'coco',
+    ('cls_caption_retrieval', 'coco_caption_train_dataloader_224', 'coco',
      6, 'captioning', 224),
-    ('coco_caption_karpathy', 'coco_caption_test_dataloader_384', 'coco', 2,
+    ('cls_caption_retrieval', 'coco_caption_test_dataloader_384', 'coco', 2,
      'captioning', 384),
-    ('coco_caption_karpathy', 'coco_retrieval_test_dataloader_224', 'coco',
+    ('cls_caption_retrieval', 'coco_retrieval_test_dataloader_224', 'coco',
      2, 'retrieval', 224),
-    ('flickr30k_retrieval', 'flickr30k_test_dataloader_224', 'flickr30k', 4,
+    ('cls_caption_retrieval', 'flickr30k_test_dataloader_224', 'flickr30k', 4,
      'retrieval', 224),
     ('books_wiki', 'books_wiki_train_dataloader', 'books_wiki', None, 'mlm',
      None),
@@ -75,7 +75,7 @@ def test_dataset_config(data_root, file, key, folder, length, task, size):
 
 
 def test_image_text_pairs_configs(data_root):
-    cfg = Config.fromfile(osp.join(BASE, 'image_text_pairs.py'))
+    cfg = Config.fromfile(osp.join(BASE, 'cls_caption_retrieval.py'))
     assert set(cfg.pairs_caption_dataloaders_224) == {
         'yfcc', 'cc12m', 'cc3m', 'vg', 'sbu'}
     for name, loader in cfg.pairs_retrieval_dataloaders_384.items():
@@ -87,17 +87,17 @@ def test_image_text_pairs_configs(data_root):
 
 def test_evaluators_build():
     init_default_scope('mmupv2')
-    for file, key in (('imagenet', 'imagenet_val_evaluator'),
-                      ('coco_caption_karpathy', 'coco_caption_evaluator'),
-                      ('coco_caption_karpathy', 'coco_retrieval_evaluator'),
-                      ('flickr30k_retrieval', 'flickr30k_evaluator')):
+    for file, key in (('cls_caption_retrieval', 'imagenet_val_evaluator'),
+                      ('cls_caption_retrieval', 'coco_caption_evaluator'),
+                      ('cls_caption_retrieval', 'coco_retrieval_evaluator'),
+                      ('cls_caption_retrieval', 'flickr30k_evaluator')):
         cfg = Config.fromfile(osp.join(BASE, f'{file}.py'))
         metric = METRICS.build(cfg[key])
         assert metric.prefix in ('classification', 'captioning', 'retrieval')
 
 
 def test_missing_data_root_names_the_key(tmp_path):
-    cfg = Config.fromfile(osp.join(BASE, 'imagenet.py'))
+    cfg = Config.fromfile(osp.join(BASE, 'cls_caption_retrieval.py'))
     init_default_scope('mmupv2')
     with pytest.raises(FileNotFoundError, match="data_root='.*nowhere'"):
         _build(cfg.imagenet_val_dataloader_224, str(tmp_path), 'nowhere')

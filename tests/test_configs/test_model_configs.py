@@ -194,10 +194,17 @@ def test_config_follows_the_paper(path):
             assert _crop_sizes(loader.dataset.pipeline) == {size}, name
     trained = {_dataset_task(e.dataloader.dataset) for e in entries.values()}
     assert trained == tasks  # every head is trained, and only those
+    # the task of every ablation entry: the base config's entries by task
+    entry_tasks = {} if swin else {
+        name: task
+        for task in ('classification', 'detection', 'captioning', 'retrieval')
+        for name in cfg[f'{task}_entries']
+    }
     if not swin:  # the ablations keep every entry of the tasks they train
+        assert set(entry_tasks) == ABLATION_ENTRIES
         assert set(entries) == {
             n
-            for n in ABLATION_ENTRIES if cfg.entry_tasks[n] in tasks
+            for n in ABLATION_ENTRIES if entry_tasks[n] in tasks
         }
     coco_task = 'instance_segmentation' if swin else 'detection'
     if 'coco' in entries:
@@ -223,7 +230,7 @@ def test_config_follows_the_paper(path):
         assert set(val_tasks) == {
             n
             for n in ('imagenet', 'coco', 'coco_caption', 'coco_retrieval')
-            if cfg.entry_tasks[n] in tasks
+            if entry_tasks[n] in tasks
         }
         if 'coco' in val_tasks:
             assert cfg.val_evaluator.coco.metric == 'bbox'

@@ -11,36 +11,26 @@ import mmupv2.testing  # noqa: F401  (registers StubImageEncoder)
 from mmupv2.registry import MODELS
 from mmupv2.structures import UPv2DataSample
 
+from .tiny_shapes_model import STUB_IMAGE_ENCODER, tiny_model_cfg
+
 CLASSES = ['circle', 'square', 'triangle']
 
 
 @pytest.fixture
 def model(shapes_root):
+    """The tiny model with mmdet's data preprocessor (as mmdet's detector
+    tests), the stub image encoder (4 regions) and three of its heads."""
     torch.manual_seed(0)
     return MODELS.build(
-        dict(
-            type='UniPerceiverV2',
+        tiny_model_cfg(
             data_preprocessor=dict(
-                type='mmdet.DetDataPreprocessor',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375],
-                bgr_to_rgb=True,
-                pad_size_divisor=16),
-            image_encoder=dict(type='StubImageEncoder', embed_dims=16,
-                               num_regions=4, num_global_pools=1),
-            text_encoder=dict(
-                type='HFTextEncoder',
-                tokenizer=f'{shapes_root}/tokenizer',
-                load_pretrained=False,
-                max_length=24,
-                hf_config=dict(model_type='roberta', hidden_size=32,
-                               num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=64,
-                               max_position_embeddings=32)),
-            decoder=dict(type='UnifiedDecoder', embed_dims=32, num_layers=1,
-                         num_heads=2, feedforward_channels=64,
-                         image_in_dims=16, moe_cfg=None),
+                type='mmdet.DetDataPreprocessor', pad_size_divisor=16),
+            image_encoder=dict(STUB_IMAGE_ENCODER, num_regions=4,
+                               num_global_pools=1),
+            text_encoder=dict(tokenizer=f'{shapes_root}/tokenizer',
+                              max_length=24),
             tasks=dict(
+                _delete_=True,
                 classification=dict(type='ClassificationTask',
                                     classes=CLASSES),
                 detection=dict(type='DetectionTask', classes=CLASSES),

@@ -1,6 +1,8 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-"""The tiny shapes config's model and data on a small generated set, for
-the whole-model tests (overfit proofs, batch independence)."""
+"""The tiny model (``configs/_base_/models/upv2_tiny.py``, defined there
+once) for the model tests, and the tiny shapes config's model and data on a
+small generated set, for the whole-model tests (overfit proofs, batch
+independence)."""
 import copy
 import os.path as osp
 
@@ -13,6 +15,20 @@ from mmupv2.registry import DATASETS, MODELS
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2', 'upv2_tiny_shapes.py')
 CONFIG_DATA_ROOT = 'data/shapes/'
+TINY_MODEL = osp.join(ROOT, 'configs', '_base_', 'models', 'upv2_tiny.py')
+#: the stub image encoder (``mmupv2.testing``) in place of the tiny one, as
+#: wide (d = 64): for the tests that are not about the image encoder
+STUB_IMAGE_ENCODER = dict(
+    _delete_=True, type='StubImageEncoder', embed_dims=64, num_regions=6)
+
+
+def tiny_model_cfg(**changes) -> dict:
+    """The tiny model's config with ``changes`` merged in as a child config
+    would (nested dicts merge, ``_delete_=True`` replaces)."""
+    cfg = Config.fromfile(TINY_MODEL)
+    # a copy: the merge pops ``_delete_`` from the dicts it is given
+    cfg.merge_from_dict(copy.deepcopy(dict(model=changes)))
+    return cfg.model.to_dict()
 
 
 def rebase(obj, root: str):

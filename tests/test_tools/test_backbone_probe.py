@@ -2,7 +2,6 @@
 """``tools/analysis_tools/backbone_probe.py``: trains the config's backbone
 with a linear head on the classification data, reports val top-1 by
 iteration and writes its docs/benchmark.md section."""
-import importlib.util
 import os
 import os.path as osp
 
@@ -10,16 +9,11 @@ import pytest
 
 from mmupv2.datasets.shapes import generate_shapes
 
+from ..scripts import load_script
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'backbone_probe.py')
 CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2', 'upv2_tiny_shapes.py')
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location('backbone_probe', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def in_shapes_dir(tmp_path):
 
 
 def test_probe_fits_and_writes_section(in_shapes_dir):
-    probe = _load_script()
+    probe = load_script(SCRIPT)
     out = in_shapes_dir / 'benchmark.md'
     out.write_text('# Benchmarks\n\n## Other\n\nkept\n')
     results = probe.main([
@@ -57,7 +51,7 @@ def test_probe_fits_and_writes_section(in_shapes_dir):
 
 
 def test_variant_parsing_and_errors(in_shapes_dir):
-    probe = _load_script()
+    probe = load_script(SCRIPT)
     assert probe.parse_variant('deep_stem=True, base_channels=8') == dict(
         deep_stem=True, base_channels=8)
     with pytest.raises(ValueError, match='expected key=value'):

@@ -1,7 +1,8 @@
 # BookCorpus + English Wikipedia for masked language modelling: one UTF-8
 # text file, one passage per line (data/books_wiki/train.txt); see
 # docs/datasets.md. Batch 256 per GPU (paper Table 8).
-_base_ = ['./pipelines.py']
+mlm_pipeline = [dict(type='PackUPv2Inputs')]
+
 books_wiki_train_dataloader = dict(
     batch_size=256,
     num_workers=2,
@@ -14,4 +15,4 @@ books_wiki_train_dataloader = dict(
         data_root='data/books_wiki/',
         ann_file='train.txt',
         min_chars=16,
-        pipeline={{_base_.mlm_pipeline}}))
+        pipeline=mlm_pipeline))

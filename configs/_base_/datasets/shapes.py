@@ -34,74 +34,82 @@ shapes_det_test_pipeline = [
 shapes_text_image_pipeline = [_load, _limit, _pack]
 shapes_mlm_pipeline = [_pack]
 
-
-def _loader(dataset, batch_size, train):
-    return dict(
-        batch_size=batch_size,
-        num_workers=0,
-        sampler=dict(type='InfiniteSampler', shuffle=True) if train else
-        dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='pseudo_collate'),
-        dataset=dataset)
-
-
-def _cls(split, pipeline):
-    return dict(
-        type='UPv2ClassificationDataset', data_root=shapes_root,
-        ann_file=f'classification/{split}.txt', data_prefix='images',
-        classes=shapes_root + 'classification/classes.txt',
-        dataset_name='shapes_cls', pipeline=pipeline)
-
-
-def _coco(split, task, pipeline, test_mode):
-    return dict(
-        type='UPv2CocoDataset', task=task, dataset_name=f'shapes_{task}',
-        data_root=shapes_root, ann_file=f'annotations/instances_{split}.json',
-        data_prefix=dict(img='images/'), metainfo=dict(classes=shapes_classes),
-        filter_cfg=dict(filter_empty_gt=not test_mode), test_mode=test_mode,
-        pipeline=pipeline)
-
-
-def _karpathy(kind, split, test_mode, name):
-    return dict(
-        type=f'Karpathy{kind}Dataset', data_root=shapes_root,
-        ann_file='annotations/karpathy_shapes.json',
-        data_prefix=dict(img_path='images'), split=split,
-        test_mode=test_mode, dataset_name=name,
-        pipeline=shapes_text_image_pipeline)
-
+_train_loader = dict(
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'))
+_val_loader = dict(
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'))
+_cls = dict(
+    type='UPv2ClassificationDataset', data_root=shapes_root,
+    data_prefix='images', classes=shapes_root + 'classification/classes.txt',
+    dataset_name='shapes_cls')
+_coco = dict(
+    type='UPv2CocoDataset', data_root=shapes_root,
+    data_prefix=dict(img='images/'), metainfo=dict(classes=shapes_classes))
+_coco_train = dict(
+    _coco, ann_file='annotations/instances_train.json',
+    filter_cfg=dict(filter_empty_gt=True), test_mode=False,
+    pipeline=shapes_det_train_pipeline)
+_coco_val = dict(
+    _coco, ann_file='annotations/instances_val.json',
+    filter_cfg=dict(filter_empty_gt=False), test_mode=True,
+    pipeline=shapes_det_test_pipeline)
+_karpathy = dict(
+    data_root=shapes_root, ann_file='annotations/karpathy_shapes.json',
+    data_prefix=dict(img_path='images'), pipeline=shapes_text_image_pipeline)
+_caption = dict(_karpathy, type='KarpathyCaptionDataset',
+                dataset_name='shapes_caption')
+_retrieval = dict(_karpathy, type='KarpathyRetrievalDataset',
+                  dataset_name='shapes_retrieval')
 
 shapes_train_dataloaders = dict(
-    classification=_loader(_cls('train', shapes_cls_train_pipeline), 16,
-                           True),
-    detection=_loader(
-        _coco('train', 'detection', shapes_det_train_pipeline, False), 4,
-        True),
-    instance_segmentation=_loader(
-        _coco('train', 'instance_segmentation', shapes_det_train_pipeline,
-              False), 4, True),
-    captioning=_loader(
-        _karpathy('Caption', 'train', False, 'shapes_caption'), 16, True),
-    retrieval=_loader(
-        _karpathy('Retrieval', 'train', False, 'shapes_retrieval'), 32,
-        True),
-    mlm=_loader(
-        dict(type='TextLinesDataset', data_root=shapes_root,
-             ann_file='text/train.txt', dataset_name='shapes_text',
-             pipeline=shapes_mlm_pipeline), 32, True))
+    classification=dict(
+        _train_loader, batch_size=16,
+        dataset=dict(_cls, ann_file='classification/train.txt',
+                     pipeline=shapes_cls_train_pipeline)),
+    detection=dict(
+        _train_loader, batch_size=4,
+        dataset=dict(_coco_train, task='detection',
+                     dataset_name='shapes_detection')),
+    instance_segmentation=dict(
+        _train_loader, batch_size=4,
+        dataset=dict(_coco_train, task='instance_segmentation',
+                     dataset_name='shapes_instance_segmentation')),
+    captioning=dict(
+        _train_loader, batch_size=16,
+        dataset=dict(_caption, split='train', test_mode=False)),
+    retrieval=dict(
+        _train_loader, batch_size=32,
+        dataset=dict(_retrieval, split='train', test_mode=False)),
+    mlm=dict(
+        _train_loader, batch_size=32,
+        dataset=dict(
+            type='TextLinesDataset', data_root=shapes_root,
+            ann_file='text/train.txt', dataset_name='shapes_text',
+            pipeline=shapes_mlm_pipeline)))
 
 shapes_val_dataloaders = dict(
-    classification=_loader(_cls('val', [_load, _limit, _pack]), 32,
-                           False),
-    detection=_loader(
-        _coco('val', 'detection', shapes_det_test_pipeline, True), 8, False),
-    instance_segmentation=_loader(
-        _coco('val', 'instance_segmentation', shapes_det_test_pipeline,
-              True), 8, False),
-    captioning=_loader(
-        _karpathy('Caption', 'val', True, 'shapes_caption'), 16, False),
-    retrieval=_loader(
-        _karpathy('Retrieval', 'val', True, 'shapes_retrieval'), 32, False))
+    classification=dict(
+        _val_loader, batch_size=32,
+        dataset=dict(_cls, ann_file='classification/val.txt',
+                     pipeline=[_load, _limit, _pack])),
+    detection=dict(
+        _val_loader, batch_size=8,
+        dataset=dict(_coco_val, task='detection',
+                     dataset_name='shapes_detection')),
+    instance_segmentation=dict(
+        _val_loader, batch_size=8,
+        dataset=dict(_coco_val, task='instance_segmentation',
+                     dataset_name='shapes_instance_segmentation')),
+    captioning=dict(
+        _val_loader, batch_size=16,
+        dataset=dict(_caption, split='val', test_mode=True)),
+    retrieval=dict(
+        _val_loader, batch_size=32,
+        dataset=dict(_retrieval, split='val', test_mode=True)))
 
 shapes_val_evaluators = dict(
     classification=dict(type='mmpretrain.Accuracy', topk=(1, ),

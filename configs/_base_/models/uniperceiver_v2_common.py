@@ -1,6 +1,7 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 # What every Uni-Perceiver v2 of the paper shares (Sec. 4, 5.2, App. B);
-# uniperceiver_v2_{r50,swin-b,swin-l}.py add the image encoder f_image.
+# uniperceiver_v2_{r50,swin-b}.py add the image encoder f_image and the
+# image normalisation its backbone was pre-trained with.
 #   f_text  RoBERTa-base (Hugging Face), pre-trained, tuned jointly
 #   g       6 BERT-base layers (768 wide, 12 heads, FFN 3072), conditional
 #           MoE in every FFN (8 experts, top-2), stochastic depth 0.1,
@@ -15,12 +16,6 @@ _base_ = ['./uniperceiver_v2_classes.py']
 
 model = dict(
     type='UniPerceiverV2',
-    data_preprocessor=dict(
-        type='UPv2DataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
     text_encoder=dict(
         type='HFTextEncoder',
         name_or_path='roberta-base',

@@ -6,4 +6,6 @@
 # otherwise.
 _base_ = ['./image_encoder_r50.py', './uniperceiver_v2_common.py']
 
-model = dict(image_encoder={{_base_.image_encoder}})
+model = dict(
+    data_preprocessor={{_base_.imagenet_data_preprocessor}},
+    image_encoder={{_base_.image_encoder}})

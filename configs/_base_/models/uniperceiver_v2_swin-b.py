@@ -4,4 +4,6 @@
 # set the backbone's pre-trained checkpoint (ImageNet-21k in the paper).
 _base_ = ['./image_encoder_swin-b.py', './uniperceiver_v2_common.py']
 
-model = dict(image_encoder={{_base_.image_encoder}})
+model = dict(
+    data_preprocessor={{_base_.imagenet_data_preprocessor}},
+    image_encoder={{_base_.image_encoder}})

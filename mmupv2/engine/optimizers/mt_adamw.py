@@ -9,9 +9,11 @@ from torch.optim import Optimizer
 
 from mmupv2.registry import OPTIMIZERS
 
+from .multi_task_optimizer import MultiTaskOptimizer
+
 
 @OPTIMIZERS.register_module()
-class MTAdamW(Optimizer):
+class MTAdamW(Optimizer, MultiTaskOptimizer):
     r"""AdamW whose every step is balanced for the task that produced it.
 
     When task :math:`k` (sampling ratio :math:`s_k`, loss weight
@@ -49,7 +51,8 @@ class MTAdamW(Optimizer):
     paper means (it reduces to AdamW for :math:`s_k = \omega_k = 1` up to the
     gradient normalisation).
 
-    Call :meth:`set_task` before :meth:`step` (``MultiTaskLoop`` does); the
+    A :class:`~mmupv2.engine.optimizers.MultiTaskOptimizer`: call
+    :meth:`set_task` before :meth:`step` (``MultiTaskLoop`` does); the
     values stay until the next call. Without any call the optimizer acts as
     :math:`s_k = 1, \omega_k = 1`.
 

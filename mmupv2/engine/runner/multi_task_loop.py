@@ -9,6 +9,7 @@ from itertools import islice
 from typing import Callable, Dict, Iterator, List, Optional, Union
 
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper
 from mmengine.runner.loops import (
     IterBasedTrainLoop,
     _InfiniteDataloaderIterator,
@@ -16,6 +17,7 @@ from mmengine.runner.loops import (
 from torch.utils.data import DataLoader
 
 from mmupv2.engine.hooks import DataOnlyCheckpointHook, RandomStateHook
+from mmupv2.engine.optimizers import MultiTaskOptimizer
 from mmupv2.registry import LOOPS
 from mmupv2.utils.random_state import preserved_random_state
 
@@ -201,8 +203,10 @@ class MultiTaskLoop(IterBasedTrainLoop):
           defaults to the Runner's (shared by all ranks, restored on resume).
           Before the update the loop calls
           ``optimizer.set_task(sampling_ratio=s_k, scale=w_k)`` if the
-          optimizer has it (MT-AdamW); otherwise (plain AdamW, the ablation)
-          it multiplies the loss by :math:`\\omega_k`.
+          optimizer is a
+          :class:`~mmupv2.engine.optimizers.MultiTaskOptimizer`
+          (MT-AdamW); otherwise (plain AdamW, the ablation) it multiplies
+          the loss by :math:`\\omega_k`.
         - ``'mixed'`` (Table 4's baseline): every entry in every iteration;
           the losses, weighted by :math:`\\omega_k`, are back-propagated one
           entry at a time (DDP synchronises on the last) and the optimizer
@@ -279,6 +283,8 @@ class MultiTaskLoop(IterBasedTrainLoop):
                 'MultiTaskLoop: train_dataloader must be a non-empty dict '
                 '{entry name: dict(dataloader=..., sampling_ratio=..., '
                 f'loss_weight=...)}}, got {type(cfg).__name__}')
+        # mmengine has no public accessor for `randomness.diff_rank_seed`;
+        # its own BaseLoop reads it from runner._randomness_cfg as well
         diff_rank_seed = self.runner._randomness_cfg.get(
             'diff_rank_seed', False)
         names, loaders, ratios, weights = [], [], [], []
@@ -349,7 +355,7 @@ class MultiTaskLoop(IterBasedTrainLoop):
         module = model.module if is_model_wrapper(model) else model
         optim_wrapper = self.runner.optim_wrapper
         optimizer = optim_wrapper.optimizer
-        balances = hasattr(optimizer, 'set_task')
+        balances = isinstance(optimizer, MultiTaskOptimizer)
         unmixed = len(data_batch.entries) == 1 and self.sampling == 'unmixed'
         log_vars: Dict[str, float] = {}
         last = len(data_batch.entries) - 1
@@ -367,8 +373,7 @@ class MultiTaskLoop(IterBasedTrainLoop):
                     loss = loss * entry.loss_weight
                 optim_wrapper.backward(optim_wrapper.scale_loss(loss))
                 if i != last:
-                    # one optimiser "inner step" per iteration, not per entry
-                    optim_wrapper._inner_count -= 1
+                    _uncount_backward(optim_wrapper)
             log_vars.update(entry_log)
             log_vars[f'loss_{entry.name}'] = entry_log['loss']
         if balances:
@@ -383,3 +388,17 @@ class MultiTaskLoop(IterBasedTrainLoop):
             optim_wrapper.step()
             optim_wrapper.zero_grad()
         return log_vars
+
+
+def _uncount_backward(optim_wrapper: OptimWrapper) -> None:
+    """Make the backward pass just run not count as an accumulation step.
+
+    Mixed sampling back-propagates one entry at a time and updates once per
+    iteration, but ``OptimWrapper.backward`` counts every call (the count
+    drives ``should_update``, ``should_sync`` and ``scale_loss`` under
+    gradient accumulation). mmengine offers no public way to run several
+    backward passes as one step, so this undoes the count of the private
+    ``_inner_count`` that every optim wrapper (``AmpOptimWrapper``
+    included) increments.
+    """
+    optim_wrapper._inner_count -= 1

@@ -1,6 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Image-text retrieval recall in both directions."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,27 @@ from mmengine.evaluator import BaseMetric
 from mmpretrain.evaluation.metrics import RetrievalRecall
 
 from mmupv2.registry import METRICS
+
+
+def retrieval_gallery(
+    results: List[dict]
+) -> Tuple[List[dict], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The test gallery from per-image results (``image_id``, ``image``
+    (D,) feature, ``texts`` (n, D) features of its texts), images sorted by
+    ``image_id``.
+
+    Returns:
+        tuple: the sorted results, image features (I, D), text features
+        (T, D) and the index of each text's image (T,).
+    """
+    results = sorted(results, key=lambda r: r['image_id'])
+    image_feats = torch.stack([r['image'] for r in results])
+    text_feats = torch.cat([r['texts'] for r in results])
+    text_to_image = torch.cat([
+        torch.full((len(r['texts']), ), i, dtype=torch.long)
+        for i, r in enumerate(results)
+    ])
+    return results, image_feats, text_feats, text_to_image
 
 
 @METRICS.register_module()
@@ -68,9 +89,29 @@ class ImageTextRetrievalMetric(BaseMetric):
         """
         sim = F.normalize(image_feats, dim=-1) @ F.normalize(
             text_feats, dim=-1).t()  # (I, T)
+        return ImageTextRetrievalMetric.recalls_from_similarity(
+            sim, text_to_image, topk)
+
+    @staticmethod
+    def recalls_from_similarity(sim: torch.Tensor,
+                                text_to_image: torch.Tensor,
+                                topk: Sequence[int]) -> Dict[str, float]:
+        """R@K both ways from an image-text similarity matrix (e.g. the
+        ``similarity`` of a ``tools/test.py --out`` retrieval dump).
+
+        Args:
+            sim: (I, T) similarity of every image to every text.
+            text_to_image: (T,) index of each text's image.
+            topk: the K values.
+
+        Returns:
+            dict: ``i2t_R@K`` and ``t2i_R@K`` for every K, in [0, 100].
+        """
+        sim = torch.as_tensor(sim)
+        text_to_image = torch.as_tensor(text_to_image)
         image_gt = [
             torch.nonzero(text_to_image == i).flatten()
-            for i in range(len(image_feats))
+            for i in range(sim.shape[0])
         ]
         text_gt = [t.view(1) for t in text_to_image]
         # a K beyond the gallery size means "the whole gallery"
@@ -87,12 +128,7 @@ class ImageTextRetrievalMetric(BaseMetric):
         return metrics
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        results = sorted(results, key=lambda r: r['image_id'])
-        image_feats = torch.stack([r['image'] for r in results])
-        text_feats = torch.cat([r['texts'] for r in results])
-        text_to_image = torch.cat([
-            torch.full((len(r['texts']), ), i, dtype=torch.long)
-            for i, r in enumerate(results)
-        ])
+        _, image_feats, text_feats, text_to_image = retrieval_gallery(
+            results)
         return self.recalls(image_feats, text_feats, text_to_image,
                             self.topk)

@@ -205,7 +205,7 @@ class UnifiedDecoder(BaseModule):
             row = self._attribute_rows[seg.attribute]
             spans.append((start, start + n, row))
             out_spans.append((start + (1 if start == 0 else 0), start + n))
-            start += n
+            start = start + n  # not in place: n is a tensor under jit.trace
         if any(seg.tokens.shape[0] != bsz for seg in segments):
             raise ValueError('segments have different batch sizes: '
                              f'{[seg.tokens.shape[0] for seg in segments]}')

@@ -9,33 +9,39 @@ model = dict(
     feat_dim=8,
     hidden=16)
 
-
-def _loader(task, name, num_classes, seed, batch_size=4, shuffle=True):
-    return dict(
-        batch_size=batch_size,
-        num_workers=0,
-        sampler=dict(type='InfiniteSampler', shuffle=shuffle)
-        if shuffle else dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='default_collate'),
-        dataset=dict(
-            type='ToyTaskDataset', num_samples=48, num_classes=num_classes,
-            seed=seed, task=task, dataset_name=name))
-
+_toy_train_loader = dict(
+    batch_size=4,
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'))
+_toy_cls_a = dict(
+    type='ToyTaskDataset', num_samples=48, num_classes=3, seed=0,
+    task='classification', dataset_name='cls_a')
 
 train_dataloader = dict(
     cls_a=dict(
         sampling_ratio=0.5, loss_weight=1.0,
-        dataloader=_loader('classification', 'cls_a', 3, 0)),
+        dataloader=dict(_toy_train_loader, dataset=_toy_cls_a)),
     cls_b=dict(
         sampling_ratio=0.2, loss_weight=0.5,
-        dataloader=_loader('classification', 'cls_b', 3, 1, batch_size=2)),
+        dataloader=dict(
+            _toy_train_loader, batch_size=2,
+            dataset=dict(_toy_cls_a, seed=1, dataset_name='cls_b'))),
     ret=dict(
         sampling_ratio=0.3, loss_weight=2.0,
-        dataloader=_loader('retrieval', 'ret', 4, 2)))
+        dataloader=dict(
+            _toy_train_loader,
+            dataset=dict(_toy_cls_a, num_classes=4, seed=2, task='retrieval',
+                         dataset_name='ret'))))
 train_cfg = dict(
     type='MultiTaskLoop', sampling='unmixed', max_iters=12, val_interval=6)
 
-val_dataloader = _loader('classification', 'cls_a', 3, 0, shuffle=False)
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=_toy_cls_a)
 val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, ))
 val_cfg = dict(type='ValLoop')
 test_dataloader = val_dataloader

@@ -4,21 +4,24 @@
 _base_ = './toy_multitask.py'
 
 
-def _eval_loader(task, name, num_classes, seed):
-    return dict(
-        batch_size=8,
-        num_workers=0,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='default_collate'),
-        dataset=dict(
-            type='ToyTaskDataset', num_samples=24, num_classes=num_classes,
-            seed=seed, task=task, dataset_name=name))
-
+_toy_eval_loader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'))
 
 val_dataloader = dict(
     _delete_=True,
-    cls_a=_eval_loader('classification', 'cls_a', 3, 0),
-    ret=_eval_loader('retrieval', 'ret', 4, 2))
+    cls_a=dict(
+        _toy_eval_loader,
+        dataset=dict(
+            type='ToyTaskDataset', num_samples=24, num_classes=3, seed=0,
+            task='classification', dataset_name='cls_a')),
+    ret=dict(
+        _toy_eval_loader,
+        dataset=dict(
+            type='ToyTaskDataset', num_samples=24, num_classes=4, seed=2,
+            task='retrieval', dataset_name='ret')))
 val_evaluator = dict(
     _delete_=True,
     cls_a=dict(type='mmpretrain.Accuracy', topk=(1, )),

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmupv2.engine.optimizers import MTAdamW
+from mmupv2.engine.optimizers import MTAdamW, MultiTaskOptimizer
 
 
 def reference_step(params, grads, states, step, lrs, s_k, w_k, betas, eps,
@@ -176,3 +176,11 @@ def test_sharded_grads_match_unsharded():
     mp.spawn(_sharded_worker, args=(port, full, grads, out), nprocs=2)
     torch.testing.assert_close(torch.cat([out[0], out[1]]), ref.detach(),
                                atol=1e-10, rtol=0)
+
+
+def test_is_a_multi_task_optimizer():
+    """``MultiTaskLoop`` balances through the ``MultiTaskOptimizer``
+    protocol: MT-AdamW implements it, torch's AdamW (the ablation) not."""
+    p = [torch.nn.Parameter(torch.ones(2))]
+    assert isinstance(MTAdamW(p), MultiTaskOptimizer)
+    assert not isinstance(torch.optim.AdamW(p), MultiTaskOptimizer)

@@ -20,8 +20,9 @@ from mmupv2.models.backbones import (
     to_timm_state_dict,
 )
 from mmupv2.registry import MODELS
-from mmupv2.testing import load_script
 from mmupv2.utils import CheckpointMismatchError, resolve_package_path
+
+from ...scripts import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -72,7 +72,7 @@ def encoder_config():
 @pytest.fixture(scope='session')
 def build_encoder():
     """``build_encoder(name)``: a randomly initialised encoder of a
-    setting (``r50``, ``swin-b``, ``swin-l``, ``tiny``)."""
+    setting (``r50``, ``swin-b``, ``tiny``)."""
     return _build_encoder
 
 

@@ -1,18 +1,22 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-"""A tiny Uni-Perceiver v2 (stub image encoder, 2-layer RoBERTa and MoE
-decoder), batches of every task, and Eq. 5-7 written out by hand
+"""The tiny Uni-Perceiver v2 (``configs/_base_/models/upv2_tiny.py``, with
+the stub image encoder), batches of every task, and Eq. 5-7 written out by hand
 (:class:`Reference`) for the value-level tests of the task heads."""
 from typing import Callable, List, Optional, Sequence, Set
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 import mmupv2.testing  # noqa: F401  (registers StubImageEncoder)
 from mmupv2.models import UniPerceiverV2
 from mmupv2.models.decoders import TokenSegment
+from mmupv2.registry import MODELS
 from mmupv2.structures import UPv2DataSample
+
+from ..tiny_shapes_model import STUB_IMAGE_ENCODER, tiny_model_cfg
 
 CLASSES = ['circle', 'square', ['triangle', 'three-sided shape'], 'star']
 TEXTS = ('a red circle on the left', 'a big green star')
@@ -24,48 +28,34 @@ SHARED_PARTS = frozenset({
 })
 
 
-#: the tiny text encoder: a 2-layer RoBERTa over the shapes tokenizer
-TINY_TEXT_CONFIG = dict(
-    model_type='roberta',
-    hidden_size=48,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=96,
-    max_position_embeddings=40)
-
-
 def build_tiny_model(tokenizer: str,
                      text_config: Optional[dict] = None,
                      **kwargs) -> UniPerceiverV2:
-    """The tiny model over ``tokenizer`` (a folder or ``package://``),
-    seeded, so two calls give the same weights; ``kwargs`` go to
+    """The tiny model (``configs/_base_/models/upv2_tiny.py``) with the stub
+    image encoder, a 96-wide RoBERTa, the test class names (one with a
+    synonym) and 8-token captions, over ``tokenizer`` (a folder or
+    ``package://``) and, if given, another Hugging Face ``text_config``;
+    seeded, so two calls give the same weights. ``kwargs`` go to
     ``UniPerceiverV2`` (e.g. ``vocabulary='data'``)."""
-    torch.manual_seed(0)
-    return UniPerceiverV2(
-        image_encoder=dict(
-            type='StubImageEncoder', embed_dims=32, num_regions=6),
-        text_encoder=dict(
-            type='HFTextEncoder',
-            tokenizer=tokenizer,
-            load_pretrained=False,
-            max_length=32,
-            hf_config=text_config or TINY_TEXT_CONFIG),
-        decoder=dict(
-            type='UnifiedDecoder',
-            embed_dims=64,
-            num_layers=2,
-            num_heads=4,
-            feedforward_channels=128,
-            image_in_dims=32),
+    # a text width other than the decoder's (128): ``decoder.text_proj`` is
+    # then a layer that the losses must reach
+    text_encoder = dict(tokenizer=tokenizer, max_length=32,
+                        hf_config=dict(hidden_size=96))
+    if text_config is not None:
+        text_encoder['hf_config'] = dict(_delete_=True, **text_config)
+    cfg = tiny_model_cfg(
+        image_encoder=STUB_IMAGE_ENCODER,
+        text_encoder=text_encoder,
         tasks=dict(
-            classification=dict(type='ClassificationTask', classes=CLASSES),
-            detection=dict(type='DetectionTask', classes=CLASSES),
-            instance_segmentation=dict(
-                type='InstanceSegmentationTask', classes=CLASSES),
-            captioning=dict(type='CaptioningTask', max_length=8),
-            retrieval=dict(type='RetrievalTask'),
-            mlm=dict(type='MLMTask')),
+            classification=dict(classes=CLASSES),
+            detection=dict(classes=CLASSES),
+            instance_segmentation=dict(classes=CLASSES),
+            captioning=dict(max_length=8)),
         **kwargs)
+    torch.manual_seed(0)
+    # the data preprocessor is built by mmengine's registry: in our scope
+    with DefaultScope.overwrite_default_scope('mmupv2'):
+        return MODELS.build(cfg)
 
 
 @pytest.fixture

@@ -77,8 +77,9 @@ def test_predict(tiny_model, images, samples):
     with torch.no_grad():
         out = tiny_model(images, batch, mode='predict')
     for sample in out:
-        assert sample.image_feat.shape == (64, )
-        assert sample.text_feat.shape == (2, 64)
+        width = tiny_model.decoder.embed_dims
+        assert sample.image_feat.shape == (width, )
+        assert sample.text_feat.shape == (2, width)
         torch.testing.assert_close(sample.text_feat.norm(dim=-1),
                                    torch.ones(2))
         assert sample.pred_score.shape == (4, )  # the batch's 4 texts
@@ -88,7 +89,7 @@ def test_predict_text_only(tiny_model, samples):
     tiny_model.eval()
     with torch.no_grad():
         out = tiny_model(None, samples('retrieval'), mode='predict')
-    assert out[0].text_feat.shape == (1, 64)
+    assert out[0].text_feat.shape == (1, tiny_model.decoder.embed_dims)
     assert 'image_feat' not in out[0]
 
 

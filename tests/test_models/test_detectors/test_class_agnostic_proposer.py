@@ -6,6 +6,7 @@ import pycocotools.mask as mask_util
 import pytest
 import torch
 from mmdet.evaluation import CocoMetric
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
@@ -15,6 +16,10 @@ from mmupv2.registry import MODELS
 from mmupv2.structures import UPv2DataSample
 
 CLASSES = ('object', )
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+TINY_ENCODER = osp.join(ROOT, 'configs', '_base_', 'models',
+                        'image_encoder_tiny.py')
 
 
 @pytest.fixture(scope='module')
@@ -64,11 +69,13 @@ def test_coco_metric_gives_full_map_to_ground_truth(object_ann_file):
 
 
 @pytest.fixture(scope='module')
-def proposer(encoder_config):
+def proposer():
+    image_encoder = Config.fromfile(TINY_ENCODER).image_encoder
+    image_encoder.backbone.init_cfg = None  # as test_image_encoders
     torch.manual_seed(0)
     model = MODELS.build(
         dict(type='ClassAgnosticProposer',
-             image_encoder=encoder_config('tiny'),
+             image_encoder=image_encoder,
              data_preprocessor=dict(
                  type='mmdet.DetDataPreprocessor',
                  mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],

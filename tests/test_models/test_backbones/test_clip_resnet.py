@@ -10,9 +10,10 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmupv2.models.image_encoders import CLIPModifiedResNet
+from mmupv2.models.backbones import CLIPModifiedResNet
 from mmupv2.registry import MODELS
-from mmupv2.testing import load_script
+
+from ...scripts import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

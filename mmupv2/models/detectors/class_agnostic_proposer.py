@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mmupv2.registry import MODELS
 
-from .region_proposal_encoder import RegionProposalImageEncoder
+from ..image_encoders import RegionProposalImageEncoder
 
 
 @MODELS.register_module()
@@ -25,7 +25,7 @@ class ClassAgnosticProposer(BaseDetector):
     ``predict`` returns mmdet-style ``pred_instances`` that mmdet's
     ``CocoMetric`` reads with ``classes=('object', )`` and an annotation
     file whose every instance is of that category (see
-    ``tests/test_models/test_image_encoders/test_class_agnostic_proposer.py``
+    ``tests/test_models/test_detectors/test_class_agnostic_proposer.py``
     for the conversion): ``bboxes`` (K, 4) xyxy in original-image pixels,
     ``scores`` (K,) the sigmoid of the regional objectness, ``labels`` (K,)
     zeros and ``masks`` (K, h, w) bool of the original image.

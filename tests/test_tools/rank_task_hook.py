@@ -1,5 +1,10 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-"""A test-only hook that records, per rank, what every iteration trained."""
+"""A test-only hook that records, per rank, what every iteration trained.
+
+Imported by ``tests/data/configs/toy_multitask_dist.py`` (``custom_imports``
+``tests.test_tools.rank_task_hook``) in the ``torchrun`` processes of
+``test_train_test.py``, which put the repository root on ``PYTHONPATH``.
+"""
 import os
 import os.path as osp
 from typing import Optional, Sequence, Union

@@ -1,8 +1,0 @@
-# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-# Uni-Perceiver-v2 LARGE: the ResNet-50 model with a Swin-L backbone at
-# 384 x 384 (window 12) and 900 proposal queries (Appendix B). The configs
-# set the backbone's pre-trained checkpoint (ImageNet-21k, then Objects365
-# detection, in the paper).
-_base_ = ['./image_encoder_swin-l.py', './uniperceiver_v2_common.py']
-
-model = dict(image_encoder={{_base_.image_encoder}})
