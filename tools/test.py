@@ -24,7 +24,7 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
@@ -47,6 +47,7 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a Uni-Perceiver v2 model on every '
         'data set of its config')
@@ -79,16 +80,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=float,
         default=0.3,
         help='score threshold of the boxes and masks drawn by --show-dir')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+    add_cfg_options(parser)
     parser.add_argument(
         '--allow-partial',
         action='store_true',

@@ -17,7 +17,7 @@ import os.path as osp
 from typing import List, Optional
 
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from mmupv2.engine.runner.launch import (
     build_runner,
@@ -30,6 +30,7 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Train a Uni-Perceiver v2 model')
     parser.add_argument('config', help='train config file path')
@@ -48,16 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+    add_cfg_options(parser)
     parser.add_argument(
         '--trust-checkpoint',
         action='store_true',

@@ -38,7 +38,7 @@ import numpy as np
 from mmdet.models.utils import mask2ndarray
 from mmdet.structures.bbox import BaseBoxes
 from mmdet.visualization import DetLocalVisualizer
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import VISUALIZERS, DefaultScope, init_default_scope
 from mmengine.visualization import Visualizer
 
@@ -77,6 +77,7 @@ class BrowsedSample:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(description='Browse a dataset')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
@@ -92,16 +93,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--show-interval', type=float, default=2,
         help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.jit_handles import get_shape
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
@@ -329,6 +329,7 @@ def task_rows(model: nn.Module, tasks: Sequence[str], shape: Tuple[int, int],
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Parameters and FLOPs of a Uni-Perceiver v2 model, per '
         'part and per task')
@@ -342,12 +343,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--text-length', type=int, default=20,
         help='words of the input text (captioning, retrieval text, MLM)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

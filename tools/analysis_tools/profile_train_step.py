@@ -110,6 +110,7 @@ def instrument(model, optim_wrapper, timer: ExclusiveTimer) -> None:
 
 
 def parse_args() -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--iters', type=int, default=5,
@@ -123,8 +124,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--sync', action='store_true',
                         help='synchronise CUDA at every region boundary')
     parser.add_argument('--work-dir', default='work_dirs/profile')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='key=value overrides of the config')
+    add_cfg_options(parser)
     parser.add_argument('--write', metavar='MARKDOWN',
                         help=f'write the "{TITLE}" section of this file')
     return parser.parse_args()
@@ -132,7 +132,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     from mmengine.runner import Runner
 
     from mmupv2.engine.runner.multi_task_loop import MultiTaskBatch
@@ -142,9 +142,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
+        cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**9)
     runner = Runner.from_cfg(cfg)

@@ -30,7 +30,7 @@ import os.path as osp
 from typing import Dict, Iterator, List
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
@@ -47,6 +47,7 @@ from mmupv2.utils.task_gradients import (
 
 
 def parse_args() -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Pairwise cosine similarity of the tasks\' gradients on '
         'the shared parameters (task interference).')
@@ -61,9 +62,7 @@ def parse_args() -> argparse.Namespace:
                         help='where interference.json / .png are written')
     parser.add_argument('--device', default=None,
                         help="model device (default: 'cuda' if available)")
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. model.hidden=32')
+    add_cfg_options(parser)
     args = parser.parse_args()
     if args.num_batches < 1:
         parser.error('--num-batches must be >= 1')

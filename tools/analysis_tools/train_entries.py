@@ -25,27 +25,25 @@ MAIN_METRICS = ('top1', 'bbox_mAP', 'segm_mAP', 'BLEU-4', 'CIDEr',
 
 
 def parse_args() -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--entries', required=True,
                         help='comma-separated entries of train_dataloader')
     parser.add_argument('--iters', type=int, required=True)
     parser.add_argument('--work-dir', default=None)
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='key=value overrides of the config')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     from mmengine.runner import Runner
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
+        cfg.merge_from_dict(args.cfg_options)
     entries = args.entries.split(',')
     unknown = set(entries) - set(cfg.train_dataloader)
     if unknown:

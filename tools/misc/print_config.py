@@ -16,12 +16,13 @@ import os.path as osp
 from typing import List, Optional
 
 from mmdet.utils import replace_cfg_vals
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 SUFFIXES = ('.py', '.json', '.yml', '.yaml')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(description='Print the whole config')
     parser.add_argument('config', help='config file path')
     parser.add_argument(
@@ -29,16 +30,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=None,
         help='save the resolved config there, suffixed with '
         f'{", ".join(SUFFIXES)}')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
