@@ -198,8 +198,9 @@ def predict(inferencer: UniPerceiverInferencer,
         texts: retrieval texts, one per line.
         score_thr: instances above it are drawn and listed.
         topk: labels listed by classify.
-        lock: held during the model call (the inferencer swaps class names
-            in and out, so calls must not overlap).
+        lock: held during the model call (calls share the inferencer's
+            visualizer, which draws one image at a time, so they must not
+            overlap).
 
     Returns:
         tuple: the (H, W, 3) RGB drawing, the table rows

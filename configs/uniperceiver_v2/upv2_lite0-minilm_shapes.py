@@ -67,7 +67,9 @@ model = dict(
         instance_segmentation=dict(
             type='InstanceSegmentationTask', classes=classes),
         captioning=dict(type='CaptioningTask', beam_size=2, max_length=24),
-        retrieval=dict(type='RetrievalTask'),
+        # past pairs as extra negatives: the paper's global batch is
+        # thousands of pairs (Table 8), here 32 (docs/tasks.md)
+        retrieval=dict(type='RetrievalTask', queue_size=128),
         mlm=dict(type='MLMTask')),
     # captioning / MLM targets: the WordPiece ids of the training texts
     # (VocabularyFromDataHook), not all 30,522 (docs/tasks.md)

@@ -47,7 +47,7 @@ model = dict(
 classification_entries = dict(
     imagenet=dict(
         sampling_ratio=0.1, loss_weight=1.0,
-        dataloader={{_base_.imagenet_train_dataloader_224}}))
+        dataloader={{_base_.imagenet_train_dataloader}}))
 detection_entries = dict(
     coco=dict(
         sampling_ratio=0.25, loss_weight=1.0,
@@ -55,49 +55,55 @@ detection_entries = dict(
 captioning_entries = dict(
     cc12m_caption=dict(
         sampling_ratio=0.08514, loss_weight=0.1419,
-        dataloader={{_base_.pairs_caption_dataloaders_224.cc12m}}),
+        dataloader={{_base_.pairs_caption_dataloaders.cc12m}}),
     cc3m_caption=dict(
         sampling_ratio=0.04428, loss_weight=0.0738,
-        dataloader={{_base_.pairs_caption_dataloaders_224.cc3m}}),
+        dataloader={{_base_.pairs_caption_dataloaders.cc3m}}),
     vg_caption=dict(
         sampling_ratio=0.02973, loss_weight=0.04955,
-        dataloader={{_base_.pairs_caption_dataloaders_224.vg}}),
+        dataloader={{_base_.pairs_caption_dataloaders.vg}}),
     coco_caption=dict(
         sampling_ratio=0.0192, loss_weight=0.032,
-        dataloader={{_base_.coco_caption_train_dataloader_224}}),
+        dataloader={{_base_.coco_caption_train_dataloader}}),
     sbu_caption=dict(
         sampling_ratio=0.02328, loss_weight=0.0388,
-        dataloader={{_base_.pairs_caption_dataloaders_224.sbu}}))
+        dataloader={{_base_.pairs_caption_dataloaders.sbu}}))
 retrieval_entries = dict(
     cc12m_retrieval=dict(
         sampling_ratio=0.08514, loss_weight=0.2838,
-        dataloader={{_base_.pairs_retrieval_dataloaders_224.cc12m}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.cc12m}}),
     cc3m_retrieval=dict(
         sampling_ratio=0.04428, loss_weight=0.1476,
-        dataloader={{_base_.pairs_retrieval_dataloaders_224.cc3m}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.cc3m}}),
     vg_retrieval=dict(
         sampling_ratio=0.02973, loss_weight=0.0991,
-        dataloader={{_base_.pairs_retrieval_dataloaders_224.vg}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.vg}}),
     coco_retrieval=dict(
         sampling_ratio=0.0192, loss_weight=0.064,
-        dataloader={{_base_.coco_retrieval_train_dataloader_224}}),
+        dataloader={{_base_.coco_retrieval_train_dataloader}}),
     sbu_retrieval=dict(
         sampling_ratio=0.02328, loss_weight=0.0776,
-        dataloader={{_base_.pairs_retrieval_dataloaders_224.sbu}}))
+        dataloader={{_base_.pairs_retrieval_dataloaders.sbu}}))
 train_dataloader = dict(
     **classification_entries, **detection_entries, **captioning_entries,
     **retrieval_entries)
 
-# One evaluation entry per task
+# One evaluation entry per task: its loader and its metric (the ablations
+# compose those of the tasks they keep, as the training entries)
+classification_val = dict(imagenet={{_base_.imagenet_val_dataloader}})
+classification_metric = dict(imagenet={{_base_.imagenet_val_evaluator}})
+detection_val = dict(coco={{_base_.coco_det_val_dataloader}})
+detection_metric = dict(coco={{_base_.coco_det_val_evaluator}})
+captioning_val = dict(coco_caption={{_base_.coco_caption_test_dataloader}})
+captioning_metric = dict(coco_caption={{_base_.coco_caption_evaluator}})
+retrieval_val = dict(
+    coco_retrieval={{_base_.coco_retrieval_test_dataloader}})
+retrieval_metric = dict(coco_retrieval={{_base_.coco_retrieval_evaluator}})
 val_dataloader = dict(
-    imagenet={{_base_.imagenet_val_dataloader_224}},
-    coco={{_base_.coco_det_val_dataloader}},
-    coco_caption={{_base_.coco_caption_test_dataloader_224}},
-    coco_retrieval={{_base_.coco_retrieval_test_dataloader_224}})
+    **classification_val, **detection_val, **captioning_val,
+    **retrieval_val)
 val_evaluator = dict(
-    imagenet={{_base_.imagenet_val_evaluator}},
-    coco={{_base_.coco_det_val_evaluator}},
-    coco_caption={{_base_.coco_caption_evaluator}},
-    coco_retrieval={{_base_.coco_retrieval_evaluator}})
+    **classification_metric, **detection_metric, **captioning_metric,
+    **retrieval_metric)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

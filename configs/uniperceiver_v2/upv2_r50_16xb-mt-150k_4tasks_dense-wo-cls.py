@@ -8,24 +8,17 @@ _base_ = ['./upv2_r50_16xb-mt-150k_4tasks_dense.py']
 model = dict(
     tasks=dict(
         _delete_=True,
-        detection={{_base_.model.tasks.detection}},
-        captioning={{_base_.model.tasks.captioning}},
-        retrieval={{_base_.model.tasks.retrieval}}))
-
+        detection=_base_.model.tasks.detection,
+        captioning=_base_.model.tasks.captioning,
+        retrieval=_base_.model.tasks.retrieval))
 train_dataloader = dict(
-    _delete_=True,
-    **_base_.detection_entries,
-    **_base_.captioning_entries,
-    **_base_.retrieval_entries)
+    _delete_=True, **_base_.detection_entries,
+    **_base_.captioning_entries, **_base_.retrieval_entries)
 val_dataloader = dict(
-    _delete_=True,
-    coco={{_base_.val_dataloader.coco}},
-    coco_caption={{_base_.val_dataloader.coco_caption}},
-    coco_retrieval={{_base_.val_dataloader.coco_retrieval}})
+    _delete_=True, **_base_.detection_val, **_base_.captioning_val,
+    **_base_.retrieval_val)
 val_evaluator = dict(
-    _delete_=True,
-    coco={{_base_.val_evaluator.coco}},
-    coco_caption={{_base_.val_evaluator.coco_caption}},
-    coco_retrieval={{_base_.val_evaluator.coco_retrieval}})
+    _delete_=True, **_base_.detection_metric,
+    **_base_.captioning_metric, **_base_.retrieval_metric)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

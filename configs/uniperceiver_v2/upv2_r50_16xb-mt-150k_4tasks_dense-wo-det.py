@@ -8,24 +8,17 @@ _base_ = ['./upv2_r50_16xb-mt-150k_4tasks_dense.py']
 model = dict(
     tasks=dict(
         _delete_=True,
-        classification={{_base_.model.tasks.classification}},
-        captioning={{_base_.model.tasks.captioning}},
-        retrieval={{_base_.model.tasks.retrieval}}))
-
+        classification=_base_.model.tasks.classification,
+        captioning=_base_.model.tasks.captioning,
+        retrieval=_base_.model.tasks.retrieval))
 train_dataloader = dict(
-    _delete_=True,
-    **_base_.classification_entries,
-    **_base_.captioning_entries,
-    **_base_.retrieval_entries)
+    _delete_=True, **_base_.classification_entries,
+    **_base_.captioning_entries, **_base_.retrieval_entries)
 val_dataloader = dict(
-    _delete_=True,
-    imagenet={{_base_.val_dataloader.imagenet}},
-    coco_caption={{_base_.val_dataloader.coco_caption}},
-    coco_retrieval={{_base_.val_dataloader.coco_retrieval}})
+    _delete_=True, **_base_.classification_val, **_base_.captioning_val,
+    **_base_.retrieval_val)
 val_evaluator = dict(
-    _delete_=True,
-    imagenet={{_base_.val_evaluator.imagenet}},
-    coco_caption={{_base_.val_evaluator.coco_caption}},
-    coco_retrieval={{_base_.val_evaluator.coco_retrieval}})
+    _delete_=True, **_base_.classification_metric,
+    **_base_.captioning_metric, **_base_.retrieval_metric)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -8,24 +8,17 @@ _base_ = ['./upv2_r50_16xb-mt-150k_4tasks_dense.py']
 model = dict(
     tasks=dict(
         _delete_=True,
-        classification={{_base_.model.tasks.classification}},
-        detection={{_base_.model.tasks.detection}},
-        captioning={{_base_.model.tasks.captioning}}))
-
+        classification=_base_.model.tasks.classification,
+        detection=_base_.model.tasks.detection,
+        captioning=_base_.model.tasks.captioning))
 train_dataloader = dict(
-    _delete_=True,
-    **_base_.classification_entries,
-    **_base_.detection_entries,
-    **_base_.captioning_entries)
+    _delete_=True, **_base_.classification_entries,
+    **_base_.detection_entries, **_base_.captioning_entries)
 val_dataloader = dict(
-    _delete_=True,
-    imagenet={{_base_.val_dataloader.imagenet}},
-    coco={{_base_.val_dataloader.coco}},
-    coco_caption={{_base_.val_dataloader.coco_caption}})
+    _delete_=True, **_base_.classification_val, **_base_.detection_val,
+    **_base_.captioning_val)
 val_evaluator = dict(
-    _delete_=True,
-    imagenet={{_base_.val_evaluator.imagenet}},
-    coco={{_base_.val_evaluator.coco}},
-    coco_caption={{_base_.val_evaluator.coco_caption}})
+    _delete_=True, **_base_.classification_metric,
+    **_base_.detection_metric, **_base_.captioning_metric)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

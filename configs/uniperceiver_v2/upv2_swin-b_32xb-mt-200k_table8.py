@@ -13,7 +13,7 @@ _base_ = [
     '../_base_/models/uniperceiver_v2_swin-b.py',
     '../_base_/schedules/upv2_mt-adamw_200k.py',
     '../_base_/default_runtime.py',
-    '../_base_/datasets/cls_caption_retrieval.py',
+    '../_base_/datasets/cls_caption_retrieval_384.py',
     '../_base_/datasets/coco_instance.py',
     '../_base_/datasets/books_wiki.py',
 ]
@@ -48,7 +48,7 @@ model = dict(
 train_dataloader = dict(
     imagenet=dict(
         sampling_ratio=0.1, loss_weight=1.0,
-        dataloader={{_base_.imagenet_train_dataloader_384}}),
+        dataloader={{_base_.imagenet_train_dataloader}}),
     coco=dict(
         sampling_ratio=0.25, loss_weight=1.0,
         dataloader={{_base_.coco_train_dataloader}}),
@@ -57,50 +57,50 @@ train_dataloader = dict(
         dataloader={{_base_.books_wiki_train_dataloader}}),
     yfcc_caption=dict(
         sampling_ratio=0.09831, loss_weight=0.16385,
-        dataloader={{_base_.pairs_caption_dataloaders_384.yfcc}}),
+        dataloader={{_base_.pairs_caption_dataloaders.yfcc}}),
     cc12m_caption=dict(
         sampling_ratio=0.08514, loss_weight=0.1419,
-        dataloader={{_base_.pairs_caption_dataloaders_384.cc12m}}),
+        dataloader={{_base_.pairs_caption_dataloaders.cc12m}}),
     cc3m_caption=dict(
         sampling_ratio=0.04428, loss_weight=0.0738,
-        dataloader={{_base_.pairs_caption_dataloaders_384.cc3m}}),
+        dataloader={{_base_.pairs_caption_dataloaders.cc3m}}),
     vg_caption=dict(
         sampling_ratio=0.02973, loss_weight=0.04955,
-        dataloader={{_base_.pairs_caption_dataloaders_384.vg}}),
+        dataloader={{_base_.pairs_caption_dataloaders.vg}}),
     coco_caption=dict(
         sampling_ratio=0.0192, loss_weight=0.032,
-        dataloader={{_base_.coco_caption_train_dataloader_384}}),
+        dataloader={{_base_.coco_caption_train_dataloader}}),
     sbu_caption=dict(
         sampling_ratio=0.02328, loss_weight=0.0388,
-        dataloader={{_base_.pairs_caption_dataloaders_384.sbu}}),
+        dataloader={{_base_.pairs_caption_dataloaders.sbu}}),
     yfcc_retrieval=dict(
         sampling_ratio=0.09831, loss_weight=0.3277,
-        dataloader={{_base_.pairs_retrieval_dataloaders_384.yfcc}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.yfcc}}),
     cc12m_retrieval=dict(
         sampling_ratio=0.08514, loss_weight=0.2838,
-        dataloader={{_base_.pairs_retrieval_dataloaders_384.cc12m}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.cc12m}}),
     cc3m_retrieval=dict(
         sampling_ratio=0.04428, loss_weight=0.1476,
-        dataloader={{_base_.pairs_retrieval_dataloaders_384.cc3m}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.cc3m}}),
     vg_retrieval=dict(
         sampling_ratio=0.02973, loss_weight=0.0991,
-        dataloader={{_base_.pairs_retrieval_dataloaders_384.vg}}),
+        dataloader={{_base_.pairs_retrieval_dataloaders.vg}}),
     coco_retrieval=dict(
         sampling_ratio=0.0192, loss_weight=0.064,
-        dataloader={{_base_.coco_retrieval_train_dataloader_384}}),
+        dataloader={{_base_.coco_retrieval_train_dataloader}}),
     sbu_retrieval=dict(
         sampling_ratio=0.02328, loss_weight=0.0776,
-        dataloader={{_base_.pairs_retrieval_dataloaders_384.sbu}}))
+        dataloader={{_base_.pairs_retrieval_dataloaders.sbu}}))
 
 # Evaluation (Table 6): ImageNet-1k, COCO detection + instance segmentation,
 # COCO captioning and retrieval (Karpathy 5k test), Flickr30k retrieval (1k
 # test, never trained on).
 val_dataloader = dict(
-    imagenet={{_base_.imagenet_val_dataloader_384}},
+    imagenet={{_base_.imagenet_val_dataloader}},
     coco={{_base_.coco_val_dataloader}},
-    coco_caption={{_base_.coco_caption_test_dataloader_384}},
-    coco_retrieval={{_base_.coco_retrieval_test_dataloader_384}},
-    flickr30k={{_base_.flickr30k_test_dataloader_384}})
+    coco_caption={{_base_.coco_caption_test_dataloader}},
+    coco_retrieval={{_base_.coco_retrieval_test_dataloader}},
+    flickr30k={{_base_.flickr30k_test_dataloader}})
 val_evaluator = dict(
     imagenet={{_base_.imagenet_val_evaluator}},
     coco={{_base_.coco_val_evaluator}},

@@ -9,13 +9,21 @@ roots (``configs/uniperceiver_v2/metafile.yml``), read as mmpretrain's
 A metafile's ``Config`` is relative to the folder that holds ``configs/``
 (the repository, or an installed package's ``.mim``); ``Weights`` is a
 path, URL or ``package://`` address, or empty where none is published.
+A name that no metafile lists may still be the file name of a config
+under the roots (:func:`find_config`).
 """
 import glob
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.fileio import load
+
+_PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: Where a model *name* (``model='upv2_tiny_shapes'``) is looked up: the
+#: repository's ``configs/`` and an installed package's ``.mim/configs``.
+CONFIG_ROOTS = (osp.join(osp.dirname(_PACKAGE_DIR), 'configs'),
+                osp.join(_PACKAGE_DIR, '.mim', 'configs'))
 
 
 @dataclass
@@ -105,3 +113,46 @@ def model_index(config_roots: Sequence[str]) -> Dict[str, ModelInfo]:
             for info in read_metafile(path, root):
                 index.setdefault(info.name, info)
     return index
+
+
+def find_config(name: str) -> str:
+    """The path of the config called ``name`` (file name without ``.py``)
+    under :data:`CONFIG_ROOTS` (``_base_`` excluded).
+
+    Raises:
+        ValueError: no such config; the message lists the known names.
+    """
+    stem = name[:-3] if name.endswith('.py') else name
+    known = {}
+    for root in CONFIG_ROOTS:
+        for path in sorted(glob.glob(osp.join(root, '**', '*.py'),
+                                     recursive=True)):
+            if '_base_' not in osp.relpath(path, root).split(osp.sep):
+                known.setdefault(osp.splitext(osp.basename(path))[0], path)
+    if stem not in known:
+        names = set(known) | set(model_index(CONFIG_ROOTS))
+        raise ValueError(
+            f'model {name!r} is neither a config file nor the name of a '
+            f'model (metafile.yml) or config under '
+            f'{" or ".join(CONFIG_ROOTS)}; known names: '
+            f'{", ".join(sorted(names)) or "none"}')
+    return known[stem]
+
+
+def resolve_model_name(name: str) -> Tuple[str, Optional[str]]:
+    """The config file and the weights of a model *name*: a ``Name`` of a
+    ``metafile.yml`` under :data:`CONFIG_ROOTS` (its ``Config`` and
+    ``Weights``), else the config file of that name (no weights).
+
+    Raises:
+        FileNotFoundError: the metafile's ``Config`` does not exist.
+        ValueError: no such name (see :func:`find_config`).
+    """
+    info = model_index(CONFIG_ROOTS).get(name)
+    if info is None:
+        return find_config(name), None
+    if not osp.isfile(info.config):
+        raise FileNotFoundError(
+            f'model {name!r} of {info.metafile}: its Config '
+            f'{info.config} does not exist')
+    return info.config, info.weights

@@ -1,6 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Uni-Perceiver v2: one set of weights for every task."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -12,11 +12,12 @@ from mmupv2.registry import MODELS
 from mmupv2.structures import TASKS, UPv2DataSample
 from mmupv2.utils.checkpoint import safe_checkpoint_loading
 
-from .decoders import TokenSegment
+from .decoders import DecoderCache, DecoderOutput, TokenSegment
 from .image_encoders import ImageEncoderOutput
-from .tasks.base import ClassNames
+from .tasks.class_names import ClassNames
 from .tasks.target_cache import TargetEmbeddingCache
 from .tasks.vocabulary import VocabularyTargets
+from .text_encoders import SpecialTokens, TextFeatures
 
 SampleList = List[UPv2DataSample]
 ConfigType = Union[dict, nn.Module]
@@ -43,22 +44,45 @@ class UniPerceiverV2(BaseModel):
     metainfo (``sample.task``; a batch holds one task) and hands the batch
     to ``tasks[task]``:
 
-    - ``'loss'``: a dict of losses whose keys are prefixed with the task,
-      e.g. ``'classification.loss_cls'``, ``'detection.loss_cls'`` plus the
-      proposal network's losses (``'detection.proposal.<encoder key>'``);
-    - ``'predict'``: the samples with predictions: ``pred_score`` /
-      ``pred_label`` (classification, as mmpretrain), ``pred_instances``
-      (detection / instance segmentation, as mmdet), ``pred_caption``
-      (captioning), ``image_feat`` / ``text_feat`` / ``pred_score``
-      (retrieval), ``pred_label`` / ``pred_text`` (MLM fill-mask);
+    - ``'loss'`` (:meth:`loss`): a dict of losses whose keys are prefixed
+      with the task, e.g. ``'classification.loss_cls'``,
+      ``'detection.loss_cls'`` plus the proposal network's losses
+      (``'detection.proposal.<encoder key>'``);
+    - ``'predict'`` (:meth:`predict`, without options): the samples with
+      predictions: ``pred_score`` / ``pred_label`` (classification, as
+      mmpretrain), ``pred_instances`` (detection / instance segmentation,
+      as mmdet), ``pred_caption`` (captioning), ``image_feat`` /
+      ``text_feat`` / ``pred_score`` (retrieval), ``pred_label`` /
+      ``pred_text`` (MLM fill-mask);
     - ``'tensor'``: the task head's raw outputs.
 
     Text-only batches (MLM, retrieval text queries) have ``inputs=None``.
 
-    Image encoder contract: ``image_encoder(inputs, data_samples)`` returns
-    an :class:`~mmupv2.models.image_encoders.ImageEncoderOutput`; its
-    ``losses`` and ``matched_indices`` are read only by detection and
-    instance segmentation (the paper supervises proposals only there).
+    **The interface of the task heads**
+    (:class:`~mmupv2.models.tasks.interface.TaskModel`): a head gets this
+    model and uses only the paper's steps, never the encoders' or the
+    decoder's modules (shapes in each method's docstring)::
+
+        encode_image(inputs, samples, with_proposal_loss=False)
+                                    f_image -> ImageEncoderOutput
+        tokenize(texts)             -> ids, attention mask (N, L)
+        encode_text(texts | ids)    f_text -> TextFeatures (N, L, C_txt)
+        embed_text(ids, past)       embedding layer only (caption prefix)
+        decode(segments)            g (Eq. 5) -> DecoderOutput (B, 1+L, D)
+        encode_targets(texts, attribute)
+                                    g(f_text(y)) at <SPE> -> (N, D)
+        vocabulary_embeddings()     the vocabulary targets -> (V', D)
+        vocabulary_token_ids(), vocabulary_targets
+                                    target row <-> token id
+        special_tokens, detokenize(ids)
+                                    tokenizer facts, ids -> text
+
+    Image encoder contract: ``image_encoder(inputs, data_samples,
+    with_loss=False)`` returns an
+    :class:`~mmupv2.models.image_encoders.ImageEncoderOutput`; with
+    ``with_loss=True`` (asked for only by detection and instance
+    segmentation in training: the paper supervises proposals only there)
+    it also holds ``losses`` and ``matched_indices``.
 
     Vocabulary targets (captioning, MLM): ``vocabulary='full'`` (the
     paper's) compares with every token of the tokenizer, each encoded every
@@ -189,38 +213,199 @@ class UniPerceiverV2(BaseModel):
             dict[str, Tensor] | list[UPv2DataSample] | Any: see the class
             docstring.
         """
-        task = self.batch_task(data_samples)
-        head = self.tasks[task]
         if mode == 'loss':
-            losses = head.loss(self, inputs, data_samples)
-            return {f'{task}.{k}': v for k, v in losses.items()}
+            return self.loss(inputs, data_samples)
         if mode == 'predict':
-            return head.predict(self, inputs, data_samples)
+            return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            return head(self, inputs, data_samples)
+            task = self.batch_task(data_samples)
+            return self.tasks[task](self, inputs, data_samples)
         raise ValueError(f'invalid mode {mode!r}; expected loss, predict or '
                          'tensor')
 
-    # ----------------------------------------------------------- encoders
-    def encode_image(self, inputs: Optional[Tensor],
-                     data_samples: SampleList) -> ImageEncoderOutput:
-        """Run ``f_image`` on images (B, 3, H, W)."""
+    def loss(self, inputs: Optional[Tensor],
+             data_samples: SampleList) -> Dict[str, Tensor]:
+        """The batch's task losses (Eq. 7), keys prefixed with the task.
+
+        Args:
+            inputs (Tensor, optional): (B, 3, H, W) images; None for text
+                batches.
+            data_samples (list[UPv2DataSample]): the batch, task in metainfo.
+
+        Returns:
+            dict[str, Tensor]: scalar losses, e.g. ``'detection.loss_cls'``.
+        """
+        task = self.batch_task(data_samples)
+        losses = self.tasks[task].loss(self, inputs, data_samples)
+        return {f'{task}.{k}': v for k, v in losses.items()}
+
+    def predict(self, inputs: Optional[Tensor], data_samples: SampleList,
+                **options) -> SampleList:
+        """The batch's predictions, with per-call options.
+
+        Options change this call only, never the model or its heads:
+
+        - ``classes=[...]`` (classification, detection, instance
+          segmentation): the label space, names or lists of synonyms
+          (open vocabulary, Appendix C); their target embeddings are cached
+          by text like the heads' own;
+        - ``beam_size=k``, ``max_length=n`` (captioning): beams and tokens
+          at most.
+
+        Args:
+            inputs (Tensor, optional): (B, 3, H, W) images; None for text
+                batches.
+            data_samples (list[UPv2DataSample]): the batch, task in metainfo.
+            **options: see above; the head's ``predict_options()``.
+
+        Returns:
+            list[UPv2DataSample]: the samples with predictions (see the
+            class docstring).
+
+        Raises:
+            TypeError: an option the batch's task does not take (names the
+                option and the task).
+        """
+        task = self.batch_task(data_samples)
+        head = self.tasks[task]
+        supported = head.predict_options()
+        unknown = [name for name in options if name not in supported]
+        if unknown:
+            raise TypeError(
+                f'predict: task {task!r} takes no option '
+                f'{", ".join(map(repr, unknown))}; its options: '
+                f'{", ".join(supported) or "none"}')
+        return head.predict(self, inputs, data_samples, **options)
+
+    def set_classes(self, task: str, classes: ClassNames) -> None:
+        """Replace the class names of ``task`` (open vocabulary); for one
+        call only, use ``predict(..., classes=...)`` instead."""
+        if not hasattr(self.tasks[task], 'set_classes'):
+            raise TypeError(f'task {task!r} has no class names')
+        self.tasks[task].set_classes(classes)
+
+    # ------------------------------------------- the steps (task interface)
+    def encode_image(self,
+                     inputs: Optional[Tensor],
+                     data_samples: SampleList,
+                     *,
+                     with_proposal_loss: bool = False
+                     ) -> ImageEncoderOutput:
+        """``f_image`` (Sec. 4.1): global and regional tokens.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) images, padded.
+            data_samples (list[UPv2DataSample]): with ``img_shape`` and
+                ``batch_input_shape``; with the proposal loss also
+                ``gt_instances`` (``bboxes``, ``labels``, ``masks``).
+            with_proposal_loss: also compute the proposal network's losses
+                and matching (detection / instance segmentation training
+                only, Appendix A). Asked explicitly: nothing is inferred
+                from what the samples carry.
+
+        Returns:
+            ImageEncoderOutput: regional tokens (B, O, C_img), boxes
+            (B, O, 4), masks (B, O, H/4, W/4), objectness (B, O), global
+            tokens (B, G, C_img) with padding mask (B, G); ``losses`` and
+            ``matched_indices`` with the proposal loss.
+        """
         if not isinstance(inputs, Tensor) or inputs.dim() != 4:
             raise ValueError(
                 f'task {data_samples[0].metainfo.get("task")!r} needs a '
                 '(B, 3, H, W) image tensor as inputs, got '
                 f'{type(inputs).__name__}')
-        out = self.image_encoder(inputs, data_samples)
+        out = self.image_encoder(
+            inputs, data_samples, with_loss=with_proposal_loss)
         if not isinstance(out, ImageEncoderOutput):
             raise TypeError(f'{type(self.image_encoder).__name__} must return'
                             f' an ImageEncoderOutput, got {type(out)}')
         return out
 
-    def set_classes(self, task: str, classes: ClassNames) -> None:
-        """Replace the class names of ``task`` (open vocabulary)."""
-        if not hasattr(self.tasks[task], 'set_classes'):
-            raise TypeError(f'task {task!r} has no class names')
-        self.tasks[task].set_classes(classes)
+    def tokenize(self,
+                 texts: Sequence[str],
+                 max_length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+        """Tokenise with the begin / end tokens, pad to the longest text,
+        truncate to ``max_length`` (default: the text encoder's).
+
+        Returns:
+            tuple: ``input_ids`` (N, L) and ``attention_mask`` (N, L), 1 for
+            real tokens, on the model's device.
+        """
+        return self.text_encoder.tokenize(texts, max_length)
+
+    def encode_text(self,
+                    texts: Union[Sequence[str], Tensor],
+                    attention_mask: Optional[Tensor] = None,
+                    *,
+                    max_length: Optional[int] = None) -> TextFeatures:
+        """``f_text`` (Sec. 4.2): the whole (bidirectional) text encoder.
+
+        Args:
+            texts: N texts (tokenised here, see :meth:`tokenize`), or
+                (N, L) token ids with their ``attention_mask``.
+            attention_mask (Tensor, optional): (N, L), 1 for real tokens;
+                with token ids only (default: all real).
+            max_length: truncation of ``texts``.
+
+        Returns:
+            TextFeatures: ``input_ids`` (N, L), ``tokens`` (N, L, C_txt),
+            ``padding_mask`` (N, L) bool; ``.segment(attribute)`` is the
+            decoder input.
+        """
+        if isinstance(texts, Tensor):
+            input_ids = texts
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+        else:
+            input_ids, attention_mask = self.tokenize(texts, max_length)
+        return TextFeatures(
+            input_ids=input_ids,
+            tokens=self.text_encoder(input_ids, attention_mask),
+            padding_mask=attention_mask == 0)
+
+    def embed_text(self, input_ids: Tensor, past_length: int = 0) -> Tensor:
+        """The text encoder's embedding layer only: the causal caption
+        prefix (see ``CaptioningTask``), positions starting after
+        ``past_length`` earlier tokens (one decoding step at a time).
+
+        Args:
+            input_ids (Tensor): (N, L) token ids.
+            past_length: tokens before ``input_ids[:, 0]``.
+
+        Returns:
+            Tensor: (N, L, C_txt).
+        """
+        return self.text_encoder.embed(input_ids, past_length)
+
+    def decode(self,
+               segments: Sequence[TokenSegment],
+               cache: Optional[DecoderCache] = None,
+               use_cache: bool = False) -> DecoderOutput:
+        """The unified decoder ``g`` on ``[<SPE>; segments]`` (Eq. 5), or
+        a continuation of a cached sequence.
+
+        Args:
+            segments: token segments (B, L_i, C) with modality, MoE
+                attribute and padding / causal flags; with ``cache``, one
+                segment of new tokens.
+            cache: the key/value state of the earlier tokens.
+            use_cache: return the state too.
+
+        Returns:
+            DecoderOutput: ``hidden_states`` (B, 1 + sum L_i, D); ``.spe``
+            (B, D), ``.segment(i)`` (B, L_i, D), ``.cache``.
+        """
+        return self.decoder(segments, cache=cache, use_cache=use_cache)
+
+    @property
+    def special_tokens(self) -> SpecialTokens:
+        """The tokenizer's begin / end / mask / special token ids and its
+        size (captioning, MLM)."""
+        return self.text_encoder.special_tokens
+
+    def detokenize(self, token_ids: Sequence[int]) -> str:
+        """Token ids -> text without special tokens."""
+        return self.text_encoder.detokenize(token_ids)
 
     # ------------------------------------------------------------ targets
     @property
@@ -231,18 +416,20 @@ class UniPerceiverV2(BaseModel):
     def _encode_target_chunk(self, input_ids: Tensor, attention_mask: Tensor,
                              attribute: str) -> Tensor:
         """(n, L) token ids -> (n, D) ``<SPE>`` outputs."""
-        feats = self.text_encoder(input_ids, attention_mask)
-        seg = TokenSegment(
-            feats, 'text', attribute, padding_mask=attention_mask == 0)
-        return self.decoder([seg]).spe
+        text = self.encode_text(input_ids, attention_mask)
+        return self.decode([text.segment(attribute)]).spe
 
-    def _decode_text_ids(self, input_ids: Tensor, attention_mask: Tensor,
-                         attribute: str) -> Tensor:
+    def _decode_text_ids(self,
+                         input_ids: Tensor,
+                         attention_mask: Tensor,
+                         attribute: str,
+                         checkpointed: bool = True) -> Tensor:
         """(N, L) token ids -> (N, D) ``<SPE>`` outputs, ``target_chunk_size``
         at a time; with gradient checkpointing per chunk in training when
-        ``checkpoint_targets``."""
+        ``checkpoint_targets`` (and ``checkpointed``)."""
         outs = []
-        checkpointed = self.checkpoint_targets and torch.is_grad_enabled()
+        checkpointed = (checkpointed and self.checkpoint_targets
+                        and torch.is_grad_enabled())
         for start in range(0, input_ids.shape[0], self.target_chunk_size):
             chunk = (input_ids[start:start + self.target_chunk_size],
                      attention_mask[start:start + self.target_chunk_size],
@@ -256,23 +443,36 @@ class UniPerceiverV2(BaseModel):
                 outs.append(self._encode_target_chunk(*chunk))
         return torch.cat(outs)
 
-    def encode_text_targets(self,
-                            texts: Sequence[str],
-                            attribute: str = 'text_target') -> Tensor:
-        """Target embeddings of texts (class names): ``g([<SPE>;
-        f_text(text)])`` at ``<SPE>``.
+    def encode_targets(self,
+                       texts: Sequence[str],
+                       attribute: str = 'text_target',
+                       *,
+                       per_batch: bool = False) -> Tensor:
+        """Target embeddings of texts (class names, retrieval texts):
+        ``g([<SPE>; f_text(text)])`` at ``<SPE>``, ``target_chunk_size``
+        texts per call.
+
+        A target set (class names) is gradient-checkpointed in training
+        when ``checkpoint_targets`` and kept in :attr:`target_cache` in
+        eval mode, keyed by (attribute, texts).
+
+        Args:
+            texts: N texts.
+            attribute: the MoE attribute of the target segment.
+            per_batch: the texts come with the batch (retrieval: B new
+                texts every step, like its B images): neither cached nor
+                checkpointed.
 
         Returns:
-            Tensor: (N, D); with gradient in training mode, from
-            :attr:`target_cache` in eval mode.
+            Tensor: (N, D); with gradient in training mode.
         """
         texts = list(texts)
 
         def compute() -> Tensor:
-            return self._decode_text_ids(
-                *self.text_encoder.tokenize(texts), attribute)
+            return self._decode_text_ids(*self.tokenize(texts), attribute,
+                                         checkpointed=not per_batch)
 
-        if self.training:
+        if self.training or per_batch:
             return compute()
         return self.target_cache.get(('texts', attribute, tuple(texts)),
                                      compute, self.target_modules)

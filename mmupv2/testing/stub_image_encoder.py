@@ -12,7 +12,10 @@ from mmengine.model import BaseModule
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from mmupv2.models.image_encoders import ImageEncoderOutput
+from mmupv2.models.image_encoders import (
+    ImageEncoderOutput,
+    check_loss_targets,
+)
 from mmupv2.registry import MODELS
 
 
@@ -30,9 +33,9 @@ class StubImageEncoder(BaseModule):
         boxes = sigmoid(Linear), objectness = Linear,
         masks = <Linear(query), F0> on the stride-4 grid
 
-    In training, when the samples carry ``gt_instances``, each image's
-    regional tokens are matched to its ground-truth boxes by the Hungarian
-    algorithm on the L1 distance of normalised cxcywh boxes
+    With ``with_loss=True`` (the caller asks, as of the real encoder),
+    each image's regional tokens are matched to its ground-truth boxes by
+    the Hungarian algorithm on the L1 distance of normalised cxcywh boxes
     (``matched_indices``), and ``loss_stub_bbox`` (L1 of the matched boxes)
     is returned so the box head learns something.
 
@@ -89,15 +92,15 @@ class StubImageEncoder(BaseModule):
     def forward(self,
                 inputs: Tensor,
                 data_samples: Optional[Sequence] = None,
-                with_loss: Optional[bool] = None) -> ImageEncoderOutput:
+                with_loss: bool = False) -> ImageEncoderOutput:
         """
         Args:
             inputs (Tensor): (B, 3, H, W) with H, W multiples of 16.
             data_samples: the batch's samples (``img_shape``,
                 ``gt_instances``).
-            with_loss: match and compute the loss; by default in training
-                when every sample's ``gt_instances`` has ``bboxes`` (the
-                rule of the real ``RegionProposalImageEncoder``).
+            with_loss: match and compute the loss (needs
+                ``gt_instances.bboxes`` in every sample), as the real
+                ``RegionProposalImageEncoder``.
 
         Returns:
             ImageEncoderOutput: O regional tokens, M' + H/16 * W/16 global
@@ -123,11 +126,8 @@ class StubImageEncoder(BaseModule):
             global_tokens=torch.cat([pools, flat], dim=1),
             global_padding_mask=torch.cat(
                 [padding.new_zeros(bsz, pools.shape[1]), padding], dim=1))
-        if with_loss is None:
-            with_loss = self.training and data_samples is not None and all(
-                'gt_instances' in s and 'bboxes' in s.gt_instances
-                for s in data_samples)
         if with_loss:
+            check_loss_targets(data_samples)
             out.matched_indices, out.losses = self._match(boxes, data_samples)
         return out
 

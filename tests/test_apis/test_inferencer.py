@@ -13,7 +13,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmupv2.apis.inferencer as inferencer_module
+import mmupv2.apis.model_zoo as model_zoo
 from mmupv2.apis import UniPerceiverInferencer
 from mmupv2.models.tasks.mask_paste import decode_rle_masks
 from mmupv2.structures import UPv2DataSample
@@ -213,7 +213,7 @@ def test_config_object_name_and_pipelines(tiny_config, monkeypatch,
     cfg = Config.fromfile(tiny_config)
     assert 'mlm' not in UniPerceiverInferencer(cfg).pipeline
     # a config name is looked up under the config roots
-    monkeypatch.setattr(inferencer_module, 'CONFIG_ROOTS',
+    monkeypatch.setattr(model_zoo, 'CONFIG_ROOTS',
                         (osp.dirname(tiny_config), ))
     by_name = UniPerceiverInferencer('upv2_tiny_random')
     assert by_name.classes('detection') == CONFIG_CLASSES

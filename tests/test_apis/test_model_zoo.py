@@ -8,15 +8,14 @@ import warnings
 import pytest
 import torch
 
-from mmupv2.apis import UniPerceiverInferencer
-from mmupv2.apis import inferencer as inferencer_module
+from mmupv2.apis import UniPerceiverInferencer, model_zoo
 from mmupv2.apis.model_zoo import model_index, read_metafile
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_repository_metafile_names():
-    index = model_index(inferencer_module.CONFIG_ROOTS)
+    index = model_index(model_zoo.CONFIG_ROOTS)
     info = index['upv2_tiny_shapes']
     assert info.config == osp.join(ROOT, 'configs', 'uniperceiver_v2',
                                    'upv2_tiny_shapes.py')
@@ -45,7 +44,7 @@ def test_inferencer_resolves_a_metafile_name(tiny_config, checkpoint,
     assert [i.name for i in read_metafile(metafile)] == [
         'tiny_zoo', 'tiny_zoo_no_weights'
     ]
-    monkeypatch.setattr(inferencer_module, 'CONFIG_ROOTS', (str(configs), ))
+    monkeypatch.setattr(model_zoo, 'CONFIG_ROOTS', (str(configs), ))
     by_name = UniPerceiverInferencer('tiny_zoo')
     saved = torch.load(checkpoint, weights_only=True)['state_dict']
     for key, value in by_name.model.state_dict().items():
@@ -68,6 +67,6 @@ def test_relative_config_and_missing_file(tmp_path, monkeypatch):
     info = model_index([str(configs)])['tiny_zoo']
     assert info.config == str(configs / 'tiny' / 'missing.py')
     assert info.weights is None
-    monkeypatch.setattr(inferencer_module, 'CONFIG_ROOTS', (str(configs), ))
+    monkeypatch.setattr(model_zoo, 'CONFIG_ROOTS', (str(configs), ))
     with pytest.raises(FileNotFoundError, match='missing.py'):
         UniPerceiverInferencer('tiny_zoo')

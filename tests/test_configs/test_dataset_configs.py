@@ -31,22 +31,24 @@ def _build(loader_cfg, root, name):
 
 
 CASES = [
-    ('cls_caption_retrieval', 'imagenet_train_dataloader_224', 'imagenet', 4,
+    ('cls_caption_retrieval', 'imagenet_train_dataloader', 'imagenet', 4,
      'classification', 224),
-    ('cls_caption_retrieval', 'imagenet_val_dataloader_384', 'imagenet', 2,
+    ('cls_caption_retrieval_384', 'imagenet_val_dataloader', 'imagenet', 2,
      'classification', 384),
     ('coco_instance', 'coco_train_dataloader', 'coco', 4,
      'instance_segmentation', None),
     ('coco_instance', 'coco_val_dataloader', 'coco', 4,
      'instance_segmentation', None),
-    ('cls_caption_retrieval', 'coco_caption_train_dataloader_224', 'coco',
-     6, 'captioning', 224),
-    ('cls_caption_retrieval', 'coco_caption_test_dataloader_384', 'coco', 2,
+    ('cls_caption_retrieval', 'coco_caption_train_dataloader', 'coco', 6,
+     'captioning', 224),
+    ('cls_caption_retrieval_384', 'coco_caption_test_dataloader', 'coco', 2,
      'captioning', 384),
-    ('cls_caption_retrieval', 'coco_retrieval_test_dataloader_224', 'coco',
-     2, 'retrieval', 224),
-    ('cls_caption_retrieval', 'flickr30k_test_dataloader_224', 'flickr30k', 4,
+    ('cls_caption_retrieval', 'coco_retrieval_test_dataloader', 'coco', 2,
      'retrieval', 224),
+    ('cls_caption_retrieval', 'flickr30k_test_dataloader', 'flickr30k', 4,
+     'retrieval', 224),
+    ('cls_caption_retrieval_384', 'flickr30k_test_dataloader', 'flickr30k',
+     4, 'retrieval', 384),
     ('books_wiki', 'books_wiki_train_dataloader', 'books_wiki', None, 'mlm',
      None),
 ]
@@ -74,15 +76,44 @@ def test_dataset_config(data_root, file, key, folder, length, task, size):
         assert 'inputs' not in packed and sample.text
 
 
-def test_image_text_pairs_configs(data_root):
-    cfg = Config.fromfile(osp.join(BASE, 'cls_caption_retrieval.py'))
-    assert set(cfg.pairs_caption_dataloaders_224) == {
-        'yfcc', 'cc12m', 'cc3m', 'vg', 'sbu'}
-    for name, loader in cfg.pairs_retrieval_dataloaders_384.items():
+@pytest.mark.parametrize('size', [224, 384])
+def test_image_text_pairs_configs(data_root, size):
+    file = 'cls_caption_retrieval' + ('_384' if size == 384 else '')
+    cfg = Config.fromfile(osp.join(BASE, f'{file}.py'))
+    for key, task, batch_size in (('caption', 'captioning', 24),
+                                  ('retrieval', 'retrieval', 28)):
+        loaders = cfg[f'pairs_{key}_dataloaders']
+        assert set(loaders) == {'yfcc', 'cc12m', 'cc3m', 'vg', 'sbu'}
+        for loader in loaders.values():
+            assert loader.dataset.task == task
+            assert loader.batch_size == batch_size
+    for name, loader in cfg.pairs_retrieval_dataloaders.items():
         ds = _build(loader, data_root, name)
         packed = ds[1]
         assert packed['data_samples'].task == 'retrieval'
-        assert packed['inputs'].shape == (3, 384, 384)
+        assert packed['inputs'].shape == (3, size, size)
+
+
+def test_384_changes_only_the_resizing():
+    """cls_caption_retrieval_384.py: the loaders of the 224 file, names,
+    batch sizes and data sets unchanged; only the pipelines' resizing steps
+    differ."""
+    cfg224 = Config.fromfile(osp.join(BASE, 'cls_caption_retrieval.py'))
+    cfg384 = Config.fromfile(osp.join(BASE, 'cls_caption_retrieval_384.py'))
+    assert set(cfg224) == set(cfg384) - {'_train', '_test'}
+    loaders = [k for k in cfg224 if k.endswith(('dataloader', 'dataloaders'))]
+    assert len(loaders) == 9
+    for key in loaders:
+        a, b = cfg224[key].to_dict(), cfg384[key].to_dict()
+        pairs = [(a, b)] if key.endswith('dataloader') else [
+            (a[n], b[n]) for n in a]
+        for loader224, loader384 in pairs:
+            pipe224 = loader224['dataset'].pop('pipeline')
+            pipe384 = loader384['dataset'].pop('pipeline')
+            assert loader224 == loader384, key
+            sizes = str(pipe224).count('224'), str(pipe384).count('384')
+            assert sizes[0] >= 1 and sizes[1] >= 1, key
+            assert '384' not in str(pipe224) and '224' not in str(pipe384)
 
 
 def test_evaluators_build():
@@ -100,7 +131,7 @@ def test_missing_data_root_names_the_key(tmp_path):
     cfg = Config.fromfile(osp.join(BASE, 'cls_caption_retrieval.py'))
     init_default_scope('mmupv2')
     with pytest.raises(FileNotFoundError, match="data_root='.*nowhere'"):
-        _build(cfg.imagenet_val_dataloader_224, str(tmp_path), 'nowhere')
+        _build(cfg.imagenet_val_dataloader, str(tmp_path), 'nowhere')
     assert torch.__version__  # the suite's torch is importable
 
 

@@ -161,9 +161,10 @@ def test_overfit_mlm(tiny_cfg, small_shapes_root):
         data = model.data_preprocessor(batch, False)
         texts = head._texts(data['data_samples'])
         for _ in range(5):
-            ids, mask = model.text_encoder.tokenize(texts)
+            ids, mask = model.tokenize(texts)
             masked, labels = head.mask_tokens(model, ids, mask)
-            pred = head.vocab_logits(model, masked, mask).argmax(-1)
+            pred = head.vocab_logits(
+                model, model.encode_text(masked, mask)).argmax(-1)
             chosen = labels != -100
             correct += int((pred[chosen] == labels[chosen]).sum())
             total += int(chosen.sum())

@@ -55,9 +55,8 @@ def _batch(task, num=2):
 
 def _fixed_batch_loss(model, data, task) -> float:
     """The task's summed loss on a preprocessed batch, without dropout
-    (the stub image encoder stays in training mode to match boxes)."""
+    (detection asks the image encoder for its matching in any mode)."""
     model.eval()
-    model.image_encoder.train()
     with torch.no_grad():
         losses = model(**data, mode='loss')
     model.train()

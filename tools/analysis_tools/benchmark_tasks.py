@@ -141,7 +141,7 @@ def bench_classification(model, args, size) -> List[list]:
 
     def targets_uncached():
         model.target_cache.clear()
-        return model.encode_text_targets(names)
+        return model.encode_targets(names)
 
     def classify_uncached():
         model.target_cache.clear()
@@ -150,7 +150,7 @@ def bench_classification(model, args, size) -> List[list]:
     with torch.no_grad():
         targets = compare(
             dict(uncached=targets_uncached,
-                 cached=lambda: model.encode_text_targets(names)),
+                 cached=lambda: model.encode_targets(names)),
             args.repeats)
         classify = compare(
             dict(uncached=classify_uncached,
@@ -173,7 +173,7 @@ def bench_classification(model, args, size) -> List[list]:
 
 def bench_captioning(model, args, size) -> List[list]:
     task = model.tasks['captioning']
-    tok = model.text_encoder.tokenizer
+    special = model.special_tokens
     images = torch.randn(args.batch_size, 3, size, size)
     batch = samples('captioning', args.batch_size, size)
     with torch.no_grad():
@@ -184,11 +184,11 @@ def bench_captioning(model, args, size) -> List[list]:
             return beam_search(
                 stepper_cls(task, model, image, vocab),
                 args.batch_size,
-                bos_id=model.text_encoder.begin_token_id,
-                eos_id=model.text_encoder.end_token_id,
+                bos_id=special.begin_id,
+                eos_id=special.end_id,
                 beam_size=2,
                 max_length=20,
-                banned_ids=tok.all_special_ids)  # incl. the end token
+                banned_ids=special.special_ids)  # incl. the end token
 
         results = compare(
             {

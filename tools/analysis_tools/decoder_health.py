@@ -69,7 +69,7 @@ def main() -> int:
     ]
     with torch.no_grad():
         enc = model.encode_image(data['inputs'], data['data_samples'])
-        spe = model.decoder([image_segment(enc, 'image_input')]).spe
+        spe = model.decode([image_segment(enc, 'image_input')]).spe
     for handle in handles:
         handle.remove()
     print('layer | residual norm (mean over tokens) | <SPE> std over batch')

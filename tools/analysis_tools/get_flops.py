@@ -225,13 +225,19 @@ def cached_targets(model: nn.Module) -> Iterator[None]:
     vocabulary = len(model.vocabulary_token_ids())
     classes = [getattr(h, 'num_classes', 0) for h in model.tasks.values()]
     bank = torch.randn(max([vocabulary] + classes), model.decoder.embed_dims)
-    model.encode_text_targets = lambda texts, attribute='text_target': (
-        bank[:len(list(texts))])
+    encode = model.encode_targets
+
+    def encode_targets(texts, attribute='text_target', *, per_batch=False):
+        if per_batch:  # texts of the batch (retrieval): traced
+            return encode(texts, attribute, per_batch=True)
+        return bank[:len(list(texts))]
+
+    model.encode_targets = encode_targets
     model.vocabulary_embeddings = lambda: bank[:vocabulary]
     try:
         yield
     finally:
-        del model.encode_text_targets
+        del model.encode_targets
         del model.vocabulary_embeddings
 
 
@@ -287,7 +293,6 @@ def target_rows(model: nn.Module, tasks: Sequence[str]
     """(row name, FLOPs) of encoding the class names of each task that has
     them, and of the vocabulary (captioning, MLM)."""
     rows = []
-    tok = model.text_encoder
     names: Dict[Tuple[str, ...], List[str]] = {}  # class names -> tasks
     for task in tasks:
         head = model.tasks[task]
@@ -297,7 +302,7 @@ def target_rows(model: nn.Module, tasks: Sequence[str]
     for texts, users in names.items():
         num = min(len(texts), MAX_TRACED_TARGETS)
         count = count_flops(
-            TargetEncoding(model, *tok.tokenize(list(texts[:num])),
+            TargetEncoding(model, *model.tokenize(list(texts[:num])),
                            'text_target')).scaled(len(texts) / num)
         approx = '' if num == len(texts) else '~'
         rows.append((f'class names of {", ".join(users)} '

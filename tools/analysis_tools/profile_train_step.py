@@ -13,8 +13,9 @@ the measured wall time into (exclusive) parts::
     criterion       image_encoder.criterion (Hungarian matching + losses)
     image tokens    the rest of image_encoder (fusion, global tokens)
     text encoder    text_encoder calls of the input side
-    targets         target encoding (class names / vocabulary through the
-                    text encoder and decoder, UniPerceiverV2._decode_text_ids)
+    targets         target encoding (class names / vocabulary / retrieval
+                    texts through the text encoder and decoder,
+                    UniPerceiverV2._decode_text_ids)
     decoder         decoder calls of the input side
     head            the rest of the forward (similarity, loss, ...)
     backward        optim_wrapper.backward

@@ -10,7 +10,8 @@
 #
 # One file because they share Uni-Perceiver's augmentation (paper
 # Appendix B), and mmengine refuses a key defined by two sibling bases.
-# Every pipeline and loader comes at 224 (ResNet-50) and 384 (Swin).
+# Every pipeline and loader is at 224 (ResNet-50);
+# cls_caption_retrieval_384.py gives them at 384 (Swin), same names.
 # Captioning / retrieval do not flip: the texts say "left" and "right".
 # Per-GPU batch sizes of Table 8: ImageNet 28, captioning 24, retrieval 28.
 
@@ -35,43 +36,25 @@ _erasing = dict(
     min_area_ratio=0.02, max_area_ratio=1 / 3, fill_color=_bgr_mean,
     fill_std=_bgr_std)
 
-cls_train_pipeline_224 = [
+cls_train_pipeline = [
     _load,
     dict(type='mmpretrain.RandomResizedCrop', scale=224, **_bicubic),
     _flip, _rand_augment, _erasing, _pack
 ]
-cls_train_pipeline_384 = [
-    _load,
-    dict(type='mmpretrain.RandomResizedCrop', scale=384, **_bicubic),
-    _flip, _rand_augment, _erasing, _pack
-]
-# 224: resize the short edge to 256 and centre-crop (ImageNet practice);
-# 384: resize to 384x384 (Swin-384 practice)
-cls_test_pipeline_224 = [
+# resize the short edge to 256 and centre-crop (ImageNet practice)
+cls_test_pipeline = [
     _load,
     dict(type='mmpretrain.ResizeEdge', scale=256, edge='short', **_bicubic),
     dict(type='mmpretrain.CenterCrop', crop_size=224), _pack
 ]
-cls_test_pipeline_384 = [
-    _load, dict(type='mmpretrain.Resize', scale=384, **_bicubic), _pack
-]
-text_image_train_pipeline_224 = [
+text_image_train_pipeline = [
     _load,
     dict(type='mmpretrain.RandomResizedCrop', scale=224,
          crop_ratio_range=(0.5, 1.0), **_bicubic),
     _rand_augment, _pack
 ]
-text_image_train_pipeline_384 = [
-    _load,
-    dict(type='mmpretrain.RandomResizedCrop', scale=384,
-         crop_ratio_range=(0.5, 1.0), **_bicubic),
-    _rand_augment, _pack
-]
-text_image_test_pipeline_224 = [
+text_image_test_pipeline = [
     _load, dict(type='mmpretrain.Resize', scale=(224, 224), **_bicubic), _pack
-]
-text_image_test_pipeline_384 = [
-    _load, dict(type='mmpretrain.Resize', scale=(384, 384), **_bicubic), _pack
 ]
 
 # ----------------------------------------------------------------- loaders
@@ -93,18 +76,12 @@ _imagenet_train = dict(
     ann_file='meta/train.txt', data_prefix='train', dataset_name='imagenet')
 _imagenet_val = dict(_imagenet_train, ann_file='meta/val.txt',
                      data_prefix='val')
-imagenet_train_dataloader_224 = dict(
+imagenet_train_dataloader = dict(
     _train_loader, batch_size=28,
-    dataset=dict(_imagenet_train, pipeline=cls_train_pipeline_224))
-imagenet_train_dataloader_384 = dict(
-    _train_loader, batch_size=28,
-    dataset=dict(_imagenet_train, pipeline=cls_train_pipeline_384))
-imagenet_val_dataloader_224 = dict(
+    dataset=dict(_imagenet_train, pipeline=cls_train_pipeline))
+imagenet_val_dataloader = dict(
     _test_loader, batch_size=64,
-    dataset=dict(_imagenet_val, pipeline=cls_test_pipeline_224))
-imagenet_val_dataloader_384 = dict(
-    _test_loader, batch_size=64,
-    dataset=dict(_imagenet_val, pipeline=cls_test_pipeline_384))
+    dataset=dict(_imagenet_val, pipeline=cls_test_pipeline))
 imagenet_val_evaluator = dict(
     type='mmpretrain.Accuracy', topk=(1, 5), prefix='classification')
 
@@ -121,63 +98,39 @@ _caption_test = dict(_karpathy, type='KarpathyCaptionDataset', split='test',
                      test_mode=True)
 _retrieval_train = dict(_caption_train, type='KarpathyRetrievalDataset')
 _retrieval_test = dict(_caption_test, type='KarpathyRetrievalDataset')
-coco_caption_train_dataloader_224 = dict(
+coco_caption_train_dataloader = dict(
     _train_loader, batch_size=24,
-    dataset=dict(_caption_train, pipeline=text_image_train_pipeline_224))
-coco_caption_train_dataloader_384 = dict(
-    _train_loader, batch_size=24,
-    dataset=dict(_caption_train, pipeline=text_image_train_pipeline_384))
-coco_retrieval_train_dataloader_224 = dict(
+    dataset=dict(_caption_train, pipeline=text_image_train_pipeline))
+coco_retrieval_train_dataloader = dict(
     _train_loader, batch_size=28,
-    dataset=dict(_retrieval_train, pipeline=text_image_train_pipeline_224))
-coco_retrieval_train_dataloader_384 = dict(
-    _train_loader, batch_size=28,
-    dataset=dict(_retrieval_train, pipeline=text_image_train_pipeline_384))
-coco_caption_test_dataloader_224 = dict(
+    dataset=dict(_retrieval_train, pipeline=text_image_train_pipeline))
+coco_caption_test_dataloader = dict(
     _test_loader, batch_size=32,
-    dataset=dict(_caption_test, pipeline=text_image_test_pipeline_224))
-coco_caption_test_dataloader_384 = dict(
+    dataset=dict(_caption_test, pipeline=text_image_test_pipeline))
+coco_retrieval_test_dataloader = dict(
     _test_loader, batch_size=32,
-    dataset=dict(_caption_test, pipeline=text_image_test_pipeline_384))
-coco_retrieval_test_dataloader_224 = dict(
-    _test_loader, batch_size=32,
-    dataset=dict(_retrieval_test, pipeline=text_image_test_pipeline_224))
-coco_retrieval_test_dataloader_384 = dict(
-    _test_loader, batch_size=32,
-    dataset=dict(_retrieval_test, pipeline=text_image_test_pipeline_384))
+    dataset=dict(_retrieval_test, pipeline=text_image_test_pipeline))
 coco_caption_evaluator = dict(
     type='CaptionMetric', scorers=('BLEU', 'CIDEr'), prefix='captioning')
 coco_retrieval_evaluator = dict(
     type='ImageTextRetrievalMetric', topk=(1, 5, 10), prefix='retrieval')
 
 # Web image-text pairs, one entry per source:
-# ``pairs_{caption,retrieval}_dataloaders_{224,384}[source]``
+# ``pairs_{caption,retrieval}_dataloaders[source]``
 pair_sources = ('yfcc', 'cc12m', 'cc3m', 'vg', 'sbu')
 _pairs = dict(
     type='ImageTextPairDataset', ann_file='annotations/train.jsonl',
     data_prefix=dict(img_path=''))
-pairs_caption_dataloaders_224 = {
+pairs_caption_dataloaders = {
     n: dict(_train_loader, batch_size=24, dataset=dict(
         _pairs, task='captioning', dataset_name=n, data_root=f'data/{n}/',
-        pipeline=text_image_train_pipeline_224))
+        pipeline=text_image_train_pipeline))
     for n in pair_sources
 }
-pairs_caption_dataloaders_384 = {
-    n: dict(_train_loader, batch_size=24, dataset=dict(
-        _pairs, task='captioning', dataset_name=n, data_root=f'data/{n}/',
-        pipeline=text_image_train_pipeline_384))
-    for n in pair_sources
-}
-pairs_retrieval_dataloaders_224 = {
+pairs_retrieval_dataloaders = {
     n: dict(_train_loader, batch_size=28, dataset=dict(
         _pairs, task='retrieval', dataset_name=n, data_root=f'data/{n}/',
-        pipeline=text_image_train_pipeline_224))
-    for n in pair_sources
-}
-pairs_retrieval_dataloaders_384 = {
-    n: dict(_train_loader, batch_size=28, dataset=dict(
-        _pairs, task='retrieval', dataset_name=n, data_root=f'data/{n}/',
-        pipeline=text_image_train_pipeline_384))
+        pipeline=text_image_train_pipeline))
     for n in pair_sources
 }
 
@@ -188,10 +141,7 @@ _flickr30k = dict(
     ann_file='dataset_flickr30k.json',
     data_prefix=dict(img_path='flickr30k-images'), split='test',
     test_mode=True, dataset_name='flickr30k')
-flickr30k_test_dataloader_224 = dict(
+flickr30k_test_dataloader = dict(
     _test_loader, batch_size=32,
-    dataset=dict(_flickr30k, pipeline=text_image_test_pipeline_224))
-flickr30k_test_dataloader_384 = dict(
-    _test_loader, batch_size=32,
-    dataset=dict(_flickr30k, pipeline=text_image_test_pipeline_384))
+    dataset=dict(_flickr30k, pipeline=text_image_test_pipeline))
 flickr30k_evaluator = coco_retrieval_evaluator

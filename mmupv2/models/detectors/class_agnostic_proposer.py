@@ -3,10 +3,8 @@
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 from mmdet.models.detectors import BaseDetector
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, scale_boxes
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -14,6 +12,12 @@ from torch import Tensor
 from mmupv2.registry import MODELS
 
 from ..image_encoders import RegionProposalImageEncoder
+from ..tasks.mask_paste import decode_rle_masks
+from ..tasks.proposal_postprocess import (
+    output_shape,
+    proposal_boxes,
+    proposal_masks,
+)
 
 
 @MODELS.register_module()
@@ -28,7 +32,11 @@ class ClassAgnosticProposer(BaseDetector):
     ``tests/test_models/test_detectors/test_class_agnostic_proposer.py``
     for the conversion): ``bboxes`` (K, 4) xyxy in original-image pixels,
     ``scores`` (K,) the sigmoid of the regional objectness, ``labels`` (K,)
-    zeros and ``masks`` (K, h, w) bool of the original image.
+    zeros and ``masks`` (K, h, w) bool of the original image. Boxes and
+    masks are mapped to pixels exactly as
+    :class:`~mmupv2.models.tasks.DetectionTask` maps them
+    (:mod:`~mmupv2.models.tasks.proposal_postprocess`): an image gets the
+    same proposals alone and padded in a batch.
 
     Args:
         image_encoder (dict): config of the image encoder.
@@ -126,26 +134,11 @@ class ClassAgnosticProposer(BaseDetector):
         """
         scores, keep = objectness.sigmoid().topk(
             min(self.max_per_img, len(objectness)))
-        img_h, img_w = img_meta['img_shape'][:2]
-        bboxes = bbox_cxcywh_to_xyxy(boxes[keep]) * boxes.new_tensor(
-            [img_w, img_h, img_w, img_h])
-        masks = F.interpolate(
-            masks[keep][None],
-            size=img_meta['batch_input_shape'],
-            mode='bilinear',
-            align_corners=False)[..., :img_h, :img_w]
-        out_h, out_w = img_h, img_w
-        if rescale:
-            out_h, out_w = img_meta['ori_shape'][:2]
-            bboxes = scale_boxes(
-                bboxes, [1 / s for s in img_meta['scale_factor']])
-            masks = F.interpolate(
-                masks, size=(out_h, out_w), mode='bilinear',
-                align_corners=False)
-        bboxes[:, 0::2].clamp_(min=0, max=out_w)
-        bboxes[:, 1::2].clamp_(min=0, max=out_h)
+        rles = proposal_masks(masks, keep, img_meta, self.mask_threshold,
+                              rescale)
         return InstanceData(
-            bboxes=bboxes,
+            bboxes=proposal_boxes(boxes[keep], img_meta, rescale),
             scores=scores,
             labels=torch.zeros_like(keep),
-            masks=masks[0].sigmoid() > self.mask_threshold)
+            masks=decode_rle_masks(rles, output_shape(img_meta, rescale)).to(
+                masks.device))

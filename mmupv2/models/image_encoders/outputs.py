@@ -1,7 +1,7 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """The contract between the image encoder and the unified decoder / tasks."""
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from torch import Tensor
 
@@ -28,14 +28,17 @@ class ImageEncoderOutput:
             tokens followed by the flattened last feature map F_L.
         global_padding_mask (Tensor): (B, M' + h*w) bool, True where a
             token lies in padding (never for the M' pool tokens).
-        losses (dict[str, Tensor]): the proposal network's losses in
-            training (binary objectness focal, L1, GIoU, mask BCE, dice, for
-            the encoder output and every decoder layer); empty otherwise.
-        matched_indices (list[tuple[Tensor, Tensor]], optional): in training,
-            per image ``(token_idx, gt_idx)``: which of the O regional tokens
-            the proposal network's Hungarian matching assigned to which
-            ground-truth instance (LongTensors of equal length). Detection and
-            instance segmentation train their class scores on it.
+        losses (dict[str, Tensor]): the proposal network's losses, when the
+            caller asked for them (``with_loss=True``: detection and
+            instance segmentation in training, Appendix A): binary
+            objectness focal, L1, GIoU, mask BCE, dice, for the encoder
+            output and every decoder layer; empty otherwise.
+        matched_indices (list[tuple[Tensor, Tensor]], optional): with the
+            losses, per image ``(token_idx, gt_idx)``: which of the O
+            regional tokens the proposal network's Hungarian matching
+            assigned to which ground-truth instance (LongTensors of equal
+            length). Detection and instance segmentation train their class
+            scores on it.
     """
     regional_tokens: Tensor
     regional_boxes: Tensor
@@ -45,3 +48,20 @@ class ImageEncoderOutput:
     global_padding_mask: Tensor
     losses: Dict[str, Tensor] = field(default_factory=dict)
     matched_indices: Optional[List[Tuple[Tensor, Tensor]]] = None
+
+
+def check_loss_targets(data_samples: Optional[Sequence]) -> None:
+    """Raise a ``ValueError`` naming the first sample without
+    ``gt_instances.bboxes``: an image encoder asked for its proposal losses
+    (``with_loss=True``) needs them in every sample. The caller decides
+    whether to ask; the encoder never guesses it from the samples."""
+    if not data_samples:
+        raise ValueError('the proposal losses (with_loss=True) need the '
+                         'data samples, with gt_instances')
+    for i, sample in enumerate(data_samples):
+        if 'gt_instances' not in sample or (
+                'bboxes' not in sample.gt_instances):
+            raise ValueError(
+                f'the proposal losses (with_loss=True) need gt_instances '
+                f'with bboxes in every sample; data sample {i} has none '
+                f'(task {sample.metainfo.get("task")!r})')

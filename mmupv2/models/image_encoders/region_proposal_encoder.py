@@ -15,7 +15,7 @@ from mmupv2.models.layers import PaddingMasker, padding_masks
 from mmupv2.registry import MODELS
 
 from .global_tokens import GlobalTokens
-from .outputs import ImageEncoderOutput
+from .outputs import ImageEncoderOutput, check_loss_targets
 from .proposal_fusion import ProposalFusion
 
 
@@ -41,7 +41,8 @@ class RegionProposalImageEncoder(BaseModule):
           --> q_sem (B, N, d), boxes (B, N, 4), masks (B, N, H/4, W/4)
           --> ProposalFusion --> top-O regional tokens (B, O, d) with
               boxes, masks, objectness
-          training: BinaryMaskDINOCriterion --> losses, matched indices
+          with_loss=True: BinaryMaskDINOCriterion --> losses, matched
+              indices (asked for by detection / instance segmentation)
 
     ``F_L`` is the stride-32 map: Eq. 3 takes "the last-scale feature map",
     and the paper's scales are the four backbone scales (strides 4-32); the
@@ -126,7 +127,7 @@ class RegionProposalImageEncoder(BaseModule):
     def forward(self,
                 inputs: Tensor,
                 data_samples: SampleList,
-                with_loss: Optional[bool] = None) -> ImageEncoderOutput:
+                with_loss: bool = False) -> ImageEncoderOutput:
         """Encode a batch of images.
 
         Args:
@@ -137,21 +138,22 @@ class RegionProposalImageEncoder(BaseModule):
                 information ``img_shape`` (unpadded size) and
                 ``batch_input_shape`` (H, W), and, with the loss,
                 ``gt_instances`` (``bboxes`` xyxy pixels, ``masks``).
-            with_loss (bool, optional): compute the proposal losses and the
-                matching (localisation tasks in training). By default, in
-                training when every sample's ``gt_instances`` has
-                ``bboxes`` (so classification or captioning samples, whose
-                ``gt_instances`` are empty, get no proposal loss, as
-                Appendix A says).
+            with_loss (bool): also run the proposal network's training
+                forward (denoising queries) and its criterion: the losses
+                and the matching. The caller asks for them explicitly
+                (detection and instance segmentation in training, via
+                ``UniPerceiverV2.encode_image(..., with_proposal_loss=True)``);
+                nothing is inferred from the samples, so a classification
+                or captioning batch never gets proposal losses (Appendix A)
+                whatever its samples carry. Needs ``gt_instances.bboxes`` in
+                every sample (a ``ValueError`` names the one without).
 
         Returns:
             ImageEncoderOutput: see its docstring; ``losses`` is empty and
             ``matched_indices`` None without the loss.
         """
-        if with_loss is None:
-            with_loss = self.training and all(
-                'gt_instances' in s and 'bboxes' in s.gt_instances
-                for s in data_samples)
+        if with_loss:
+            check_loss_targets(data_samples)
         self._check_meta(inputs, data_samples)
         with self._masking_padding(data_samples):
             feats = self.extract_feat(inputs)

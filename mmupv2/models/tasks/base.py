@@ -1,6 +1,7 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """What every task of the unified formulation shares (paper Sec. 4.3)."""
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
+import inspect
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -8,15 +9,11 @@ from torch import Tensor
 
 from mmupv2.models.decoders import TokenSegment
 from mmupv2.models.image_encoders import ImageEncoderOutput
-from mmupv2.structures import UPv2DataSample
 
+# re-exported: their home before (mmupv2.apis imports ClassNames from here)
+from .class_names import ClassNames, normalize_class_names  # noqa: F401
+from .interface import SampleList, TaskModel
 from .similarity import ScaledCosineSimilarity
-
-if TYPE_CHECKING:
-    from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
-
-SampleList = List[UPv2DataSample]
-ClassNames = Sequence[Union[str, Sequence[str]]]
 
 #: Which image tokens a non-localization task feeds the decoder (the
 #: ablation of paper Table 2 drops one kind).
@@ -53,35 +50,22 @@ def image_segment(enc: ImageEncoderOutput,
     return TokenSegment(tokens, 'image', attribute, padding_mask=padding)
 
 
-def normalize_class_names(classes: ClassNames) -> List[List[str]]:
-    """``['cat', ['dog', 'puppy']]`` -> ``[['cat'], ['dog', 'puppy']]``;
-    raises a ``ValueError`` naming the bad entry otherwise."""
-    if isinstance(classes, str) or not len(classes):
-        raise ValueError('classes must be a non-empty list of names (or of '
-                         f'lists of synonyms), got {classes!r}')
-    out = []
-    for i, names in enumerate(classes):
-        names = [names] if isinstance(names, str) else names
-        if (not isinstance(names, (list, tuple)) or not names
-                or not all(isinstance(n, str) and n for n in names)):
-            raise ValueError(f'classes[{i}] must be a name or a non-empty '
-                             f'list of names, got {classes[i]!r}')
-        out.append(list(names))
-    return out
-
-
 class BaseTask(BaseModule):
     """A task of the unified formulation: inputs and targets go through the
     shared encoders and decoder (owned by
-    :class:`~mmupv2.models.UniPerceiverV2`, passed in as ``model``) and are
-    compared by Eq. 6 with this task's own temperature; the loss is Eq. 7.
+    :class:`~mmupv2.models.UniPerceiverV2`, passed in as ``model`` and used
+    only through :class:`~.interface.TaskModel`) and are compared by Eq. 6
+    with this task's own temperature; the loss is Eq. 7.
 
     Each subclass implements ``forward(model, inputs, data_samples)`` (raw
     outputs), ``loss(model, inputs, data_samples)`` (a dict
     of losses, keys without the task prefix; the model adds it) and
-    ``predict(model, inputs, data_samples)`` (the samples with predictions).
-    The only parameter a task owns is its ``logit_scale`` (v1 keeps one per
-    task type), so a batch of one task leaves the other tasks' untouched.
+    ``predict(model, inputs, data_samples, **options)`` (the samples with
+    predictions). The per-call prediction options are ``predict``'s
+    keyword-only arguments (:meth:`predict_options`), e.g. ``classes=``;
+    they never change the head. The only parameter a task owns is its
+    ``logit_scale`` (v1 keeps one per task type), so a batch of one task
+    leaves the other tasks' untouched.
 
     Args:
         init_temperature: initial tau of Eq. 6 (v1: 0.07).
@@ -105,17 +89,17 @@ class BaseTask(BaseModule):
                                                  max_logit_scale)
         self.loss_weight = loss_weight
 
-    def forward(self, model: 'UniPerceiverV2', inputs: Optional[Tensor],
+    def forward(self, model: TaskModel, inputs: Optional[Tensor],
                 data_samples: SampleList):
         """The task's raw outputs (``mode='tensor'``)."""
         raise NotImplementedError
 
-    def loss(self, model: 'UniPerceiverV2', inputs: Optional[Tensor],
+    def loss(self, model: TaskModel, inputs: Optional[Tensor],
              data_samples: SampleList) -> Dict[str, Tensor]:
         """The task's losses on a batch.
 
         Args:
-            model (UniPerceiverV2): the shared encoders and decoder.
+            model (TaskModel): the shared encoders and decoder.
             inputs (Tensor, optional): (B, 3, H, W) images; None for text-only
                 batches.
             data_samples (list[UPv2DataSample]): the B samples.
@@ -125,15 +109,17 @@ class BaseTask(BaseModule):
         """
         raise NotImplementedError
 
-    def predict(self, model: 'UniPerceiverV2', inputs: Optional[Tensor],
+    def predict(self, model: TaskModel, inputs: Optional[Tensor],
                 data_samples: SampleList) -> SampleList:
         """Predict on a batch.
 
         Args:
-            model (UniPerceiverV2): the shared encoders and decoder.
+            model (TaskModel): the shared encoders and decoder.
             inputs (Tensor, optional): (B, 3, H, W) images; None for text-only
                 batches.
             data_samples (list[UPv2DataSample]): the B samples.
+            **options: a subclass's keyword-only options for this call
+                (:meth:`predict_options`).
 
         Returns:
             list[UPv2DataSample]: the samples with the task's prediction
@@ -141,45 +127,10 @@ class BaseTask(BaseModule):
         """
         raise NotImplementedError
 
-
-class ClassNamesMixin:
-    """Class-name targets shared by classification, detection and instance
-    segmentation.
-
-    Each class may have several synonyms: training samples one per class
-    per batch (v1's rule), inference uses the first. The names are encoded
-    as targets ``[<SPE>; f_text(name)]`` with the ``'text_target'``
-    attribute; at inference the embeddings are cached by the model (see
-    :class:`~.target_cache.TargetEmbeddingCache`).
-    """
-    classes: Optional[List[List[str]]] = None
-
-    def set_classes(self, classes: ClassNames) -> None:
-        """Replace the class names (open-vocabulary inference, paper
-        Appendix C)."""
-        self.classes = normalize_class_names(classes)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes C (0 before any are set)."""
-        return 0 if self.classes is None else len(self.classes)
-
-    def class_texts(self, sample_synonyms: bool) -> List[str]:
-        """One name per class: a random synonym or the first."""
-        if self.classes is None:
-            raise RuntimeError(
-                f'{type(self).__name__} has no class names: give classes=... '
-                'in its config or call set_classes()')
-        if not sample_synonyms:
-            return [names[0] for names in self.classes]
-        picks = [
-            int(torch.randint(len(names), ())) if len(names) > 1 else 0
-            for names in self.classes
-        ]
-        return [names[i] for names, i in zip(self.classes, picks)]
-
-    def class_embeddings(self, model: 'UniPerceiverV2') -> Tensor:
-        """(C, D) the decoder's ``<SPE>`` outputs of the class names; with
-        gradient in training, cached at inference."""
-        texts = self.class_texts(sample_synonyms=model.training)
-        return model.encode_text_targets(texts, 'text_target')
+    @classmethod
+    def predict_options(cls) -> Tuple[str, ...]:
+        """The names of the per-call options of :meth:`predict` (its
+        keyword-only arguments), e.g. ``('classes', )``."""
+        params = inspect.signature(cls.predict).parameters.values()
+        return tuple(p.name for p in params
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY)

@@ -1,6 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Image captioning: next-token retrieval over the vocabulary."""
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -9,12 +9,10 @@ from torch import Tensor
 from mmupv2.models.decoders import DecoderCache, TokenSegment
 from mmupv2.registry import MODELS
 
-from .base import BaseTask, SampleList, image_segment
+from .base import BaseTask, image_segment
 from .caption_search import beam_search, greedy_search
+from .interface import SampleList, TaskModel
 from .vocabulary import IGNORE_INDEX
-
-if TYPE_CHECKING:
-    from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
 
 
 @MODELS.register_module()
@@ -40,7 +38,8 @@ class CaptioningTask(BaseTask):
     row indices of that set, the generated captions token ids.
 
     The caption prefix is embedded by the text encoder's *embedding layer*
-    only (token + position embeddings + LayerNorm, the v1 tokenizer's role);
+    only (``model.embed_text``: token + position embeddings + LayerNorm,
+    the v1 tokenizer's role);
     the paper is silent here. Running the bidirectional RoBERTa on the
     prefix would let each position see the words it must predict, and a
     causal RoBERTa run could not reuse a key/value cache; the causal
@@ -54,7 +53,9 @@ class CaptioningTask(BaseTask):
     computed once and cached. Special tokens other than the end token are
     never generated, nor tokens outside the vocabulary targets.
 
-    Predictions: ``pred_caption`` (str).
+    Predictions: ``pred_caption`` (str). Per-call options:
+    ``predict(..., beam_size=k, max_length=n)`` decode this call with k
+    beams and at most n tokens (default: the head's).
 
     Args:
         beam_size: beams (1 = greedy).
@@ -83,28 +84,28 @@ class CaptioningTask(BaseTask):
         self.image_tokens = image_tokens
 
     # ---------------------------------------------------------- segments
-    def image_input(self, model: 'UniPerceiverV2', inputs: Tensor,
+    def image_input(self, model: TaskModel, inputs: Tensor,
                     data_samples: SampleList) -> TokenSegment:
         """The image segment (B, N, C) with the captioning attribute."""
         enc = model.encode_image(inputs, data_samples)
         return image_segment(enc, 'caption_image_input', self.image_tokens)
 
     @staticmethod
-    def text_input(model: 'UniPerceiverV2',
+    def text_input(model: TaskModel,
                    input_ids: Tensor,
                    past_length: int = 0,
                    padding_mask: Optional[Tensor] = None) -> TokenSegment:
         """The causal caption segment of tokens (N, L) starting at text
         position ``past_length``."""
         return TokenSegment(
-            model.text_encoder.embed(input_ids, past_length),
+            model.embed_text(input_ids, past_length),
             'text',
             'caption_text_input',
             padding_mask=padding_mask,
             causal=True)
 
     # ---------------------------------------------------------- training
-    def forward(self, model: 'UniPerceiverV2', inputs: Tensor,
+    def forward(self, model: TaskModel, inputs: Tensor,
                 data_samples: SampleList) -> Tuple[Tensor, Tensor, Tensor]:
         """Teacher-forced logits.
 
@@ -116,14 +117,13 @@ class CaptioningTask(BaseTask):
             (unpadded) positions.
         """
         captions = [
-            self._pick_caption(s, model.training) for s in data_samples
+            self._pick_caption(s, self.training) for s in data_samples
         ]
-        ids, mask = model.text_encoder.tokenize(captions,
-                                                self.max_length + 1)
+        ids, mask = model.tokenize(captions, self.max_length + 1)
         text = self.text_input(model, ids[:, :-1], 0, mask[:, :-1] == 0)
-        out = model.decoder(
-            [self.image_input(model, inputs, data_samples), text])
-        logits = self.similarity(out.segment(1),
+        image = self.image_input(model, inputs, data_samples)  # f_image(x)
+        out = model.decode([image, text])  # g, causal on the text
+        logits = self.similarity(out.segment(1),  # (B, T, V')
                                  model.vocabulary_embeddings())
         valid = mask[:, 1:].bool()
         targets = model.vocabulary_targets.targets(
@@ -141,7 +141,7 @@ class CaptioningTask(BaseTask):
             return captions[0]
         return captions[int(torch.randint(len(captions), ()))]
 
-    def loss(self, model: 'UniPerceiverV2', inputs: Tensor,
+    def loss(self, model: TaskModel, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
         """``loss_caption``: next-token cross-entropy, padding (and tokens
         outside the vocabulary targets) ignored."""
@@ -154,22 +154,20 @@ class CaptioningTask(BaseTask):
         return dict(loss_caption=loss * self.loss_weight)
 
     # --------------------------------------------------------- inference
-    def banned_ids(self, model: 'UniPerceiverV2') -> List[int]:
+    def banned_ids(self, model: TaskModel) -> List[int]:
         """Token ids never generated: every special token but the end
         (``</s>`` / ``[SEP]``)."""
-        end = model.text_encoder.end_token_id
-        return [
-            i for i in model.text_encoder.tokenizer.all_special_ids
-            if i != end
-        ]
+        special = model.special_tokens
+        return [i for i in special.special_ids if i != special.end_id]
 
     def generate(self,
-                 model: 'UniPerceiverV2',
+                 model: TaskModel,
                  inputs: Tensor,
                  data_samples: SampleList,
                  beam_size: Optional[int] = None,
                  use_cache: Optional[bool] = None,
-                 greedy: bool = False) -> Tensor:
+                 greedy: bool = False,
+                 max_length: Optional[int] = None) -> Tensor:
         """Decode captions.
 
         Args:
@@ -177,42 +175,58 @@ class CaptioningTask(BaseTask):
             beam_size: overrides ``self.beam_size``.
             use_cache: overrides ``self.use_cache``.
             greedy: use :func:`~.caption_search.greedy_search`.
+            max_length: overrides ``self.max_length``.
 
         Returns:
             Tensor: (B, T) token ids, the end token after the end.
         """
+        beam_size = self.beam_size if beam_size is None else beam_size
+        max_length = self.max_length if max_length is None else max_length
+        for name, value in (('beam_size', beam_size),
+                            ('max_length', max_length)):
+            if isinstance(value, bool) or not isinstance(
+                    value, int) or value < 1:
+                raise ValueError(f'{self.task}: {name} must be an int >= 1, '
+                                 f'got {value!r}')
         use_cache = self.use_cache if use_cache is None else use_cache
         stepper_cls = CachedCaptionStepper if use_cache else (
             RecomputeCaptionStepper)
-        stepper = stepper_cls(self, model,
-                              self.image_input(model, inputs, data_samples),
+        image = self.image_input(model, inputs, data_samples)
+        stepper = stepper_cls(self, model, image,
                               model.vocabulary_embeddings())
+        special = model.special_tokens
         common = dict(
             batch_size=len(data_samples),
-            bos_id=model.text_encoder.begin_token_id,
-            eos_id=model.text_encoder.end_token_id,
-            max_length=self.max_length,
+            bos_id=special.begin_id,
+            eos_id=special.end_id,
+            max_length=max_length,
             banned_ids=self.banned_ids(model),
-            device=model.text_encoder.device)
+            device=image.tokens.device)
         if greedy:
             return greedy_search(stepper, **common)
         return beam_search(
             stepper,
-            beam_size=beam_size or self.beam_size,
+            beam_size=beam_size,
             length_penalty=self.length_penalty,
             **common)[0]
 
-    def predict(self, model: 'UniPerceiverV2', inputs: Tensor,
-                data_samples: SampleList) -> SampleList:
-        """Set ``pred_caption`` (str) from :meth:`generate`."""
-        ids = self.generate(model, inputs, data_samples)
-        tok = model.text_encoder.tokenizer
-        end = model.text_encoder.end_token_id
+    def predict(self,
+                model: TaskModel,
+                inputs: Tensor,
+                data_samples: SampleList,
+                *,
+                beam_size: Optional[int] = None,
+                max_length: Optional[int] = None) -> SampleList:
+        """Set ``pred_caption`` (str) from :meth:`generate`, with
+        ``beam_size`` beams and at most ``max_length`` tokens for this call
+        (default: the head's)."""
+        ids = self.generate(model, inputs, data_samples, beam_size=beam_size,
+                            max_length=max_length)
+        end = model.special_tokens.end_id
         for sample, seq in zip(data_samples, ids.tolist()):
             if end in seq:
                 seq = seq[:seq.index(end)]
-            sample.set_pred_caption(
-                tok.decode(seq, skip_special_tokens=True).strip())
+            sample.set_pred_caption(model.detokenize(seq))
         return data_samples
 
 
@@ -222,14 +236,15 @@ class CachedCaptionStepper:
 
     Args:
         task: the captioning task (its temperature and text embedding).
-        model: the model (text encoder, decoder).
+        model: the model (its text embedding, decoder and vocabulary
+            targets).
         image: the image segment (B, N, C), ``'caption_image_input'``.
         vocab: (V', D) vocabulary target embeddings; the log-probabilities
             handed to the search are over every token id (V), ``-inf`` for
             the tokens that are not targets.
     """
 
-    def __init__(self, task: CaptioningTask, model: 'UniPerceiverV2',
+    def __init__(self, task: CaptioningTask, model: TaskModel,
                  image: TokenSegment, vocab: Tensor) -> None:
         self.task, self.model, self.image, self.vocab = (task, model, image,
                                                          vocab)
@@ -243,13 +258,13 @@ class CachedCaptionStepper:
 
     def first(self, tokens: Tensor) -> Tensor:
         text = self.task.text_input(self.model, tokens)
-        out = self.model.decoder([self.image, text], use_cache=True)
+        out = self.model.decode([self.image, text], use_cache=True)
         self.cache, self.length = out.cache, tokens.shape[1]
         return self._log_probs(out.hidden_states)
 
     def next(self, tokens: Tensor) -> Tensor:
         text = self.task.text_input(self.model, tokens, self.length)
-        out = self.model.decoder([text], cache=self.cache)
+        out = self.model.decode([text], cache=self.cache)
         self.cache, self.length = out.cache, self.length + tokens.shape[1]
         return self._log_probs(out.hidden_states)
 
@@ -271,7 +286,7 @@ class RecomputeCaptionStepper(CachedCaptionStepper):
 
     def _run(self) -> Tensor:
         text = self.task.text_input(self.model, self.tokens)
-        out = self.model.decoder([self.image, text])
+        out = self.model.decode([self.image, text])
         return self._log_probs(out.hidden_states)
 
     def select(self, index: Tensor) -> None:

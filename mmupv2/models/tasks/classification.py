@@ -1,6 +1,6 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Image classification as target retrieval over class names."""
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -8,16 +8,9 @@ from torch import Tensor
 
 from mmupv2.registry import MODELS
 
-from .base import (
-    BaseTask,
-    ClassNames,
-    ClassNamesMixin,
-    SampleList,
-    image_segment,
-)
-
-if TYPE_CHECKING:
-    from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
+from .base import BaseTask, image_segment
+from .class_names import ClassNames, ClassNamesMixin
+from .interface import SampleList, TaskModel
 
 
 @MODELS.register_module()
@@ -37,7 +30,9 @@ class ClassificationTask(ClassNamesMixin, BaseTask):
         **kwargs: see :class:`~.base.BaseTask`.
 
     Predictions (as mmpretrain): ``pred_score`` (C,) softmax probabilities,
-    ``pred_label`` (1,) their argmax.
+    ``pred_label`` (1,) their argmax. Per-call option:
+    ``predict(..., classes=[...])`` scores these names instead of the
+    head's (open vocabulary), for that call only.
     """
     task = 'classification'
 
@@ -51,15 +46,20 @@ class ClassificationTask(ClassNamesMixin, BaseTask):
             self.set_classes(classes)
         self.image_tokens = image_tokens
 
-    def forward(self, model: 'UniPerceiverV2', inputs: Tensor,
-                data_samples: SampleList) -> Tensor:
-        """(B, C) class logits of the images ``inputs`` (B, 3, H, W)."""
-        enc = model.encode_image(inputs, data_samples)
+    def forward(self,
+                model: TaskModel,
+                inputs: Tensor,
+                data_samples: SampleList,
+                classes: Optional[ClassNames] = None) -> Tensor:
+        """(B, C) class logits of the images ``inputs`` (B, 3, H, W)
+        (Eq. 6), over ``classes`` if given, else the head's."""
+        enc = model.encode_image(inputs, data_samples)  # f_image(x)
         seg = image_segment(enc, 'image_input', self.image_tokens)
-        queries = model.decoder([seg]).spe  # (B, D)
-        return self.similarity(queries, self.class_embeddings(model))
+        queries = model.decode([seg]).spe  # g: (B, D)
+        targets = self.class_embeddings(model, classes)  # g(f_text(y)): (C, D)
+        return self.similarity(queries, targets)
 
-    def loss(self, model: 'UniPerceiverV2', inputs: Tensor,
+    def loss(self, model: TaskModel, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
         """``loss_cls``: softmax cross-entropy over the classes (Eq. 7)."""
         logits = self.forward(model, inputs, data_samples)
@@ -71,10 +71,13 @@ class ClassificationTask(ClassNamesMixin, BaseTask):
         return dict(loss_cls=F.cross_entropy(logits, labels) *
                     self.loss_weight)
 
-    def predict(self, model: 'UniPerceiverV2', inputs: Tensor,
-                data_samples: SampleList) -> SampleList:
-        """Set ``pred_score`` (C,) and ``pred_label`` (1,)."""
-        scores = self.forward(model, inputs, data_samples).softmax(-1)
+    def predict(self, model: TaskModel, inputs: Tensor,
+                data_samples: SampleList, *,
+                classes: Optional[ClassNames] = None) -> SampleList:
+        """Set ``pred_score`` (C,) and ``pred_label`` (1,), over
+        ``classes`` for this call if given."""
+        scores = self.forward(model, inputs, data_samples,
+                              classes).softmax(-1)
         for sample, score in zip(data_samples, scores):
             sample.set_pred_score(score).set_pred_label(score.argmax(
                 keepdim=True))

@@ -1,27 +1,19 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Object detection: each region proposal's decoder output vs class names."""
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmupv2.models.image_encoders import ImageEncoderOutput
 from mmupv2.registry import MODELS
 
-from .base import (
-    BaseTask,
-    ClassNames,
-    ClassNamesMixin,
-    SampleList,
-    image_segment,
-)
-from .mask_paste import MaskPaster
-
-if TYPE_CHECKING:
-    from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
+from .base import BaseTask, image_segment
+from .class_names import ClassNames, ClassNamesMixin
+from .interface import SampleList, TaskModel
+from .proposal_postprocess import proposal_boxes, proposal_masks
 
 
 @MODELS.register_module()
@@ -35,7 +27,9 @@ class DetectionTask(ClassNamesMixin, BaseTask):
         class names -> f_text -> [<SPE>; text] -> g -> <SPE>  t (C, D)
         logits = cos(r, t) / tau                               (B, O, C)
 
-    Training: the proposal network's Hungarian matching
+    Training: the head asks the image encoder for the proposal losses
+    (``encode_image(..., with_proposal_loss=True)``); the proposal
+    network's Hungarian matching
     (``ImageEncoderOutput.matched_indices``) says which regional token
     stands for which ground-truth object; the matched tokens get a softmax
     cross-entropy over the class names (Eq. 7, ``loss_cls``, averaged over
@@ -60,6 +54,10 @@ class DetectionTask(ClassNamesMixin, BaseTask):
     (``pycocotools.mask.decode`` or :func:`~.mask_paste.decode_rle_masks`
     give the (N, H, W) bool array). RLE, not a dense tensor: N full-size
     masks of a large photo do not fit in memory (100 x 4000 x 4000).
+    Boxes and masks go to pixels by :mod:`~.proposal_postprocess`, the
+    post-processing that the class-agnostic proposer shares. Per-call
+    option: ``predict(..., classes=[...])`` detects these names instead of
+    the head's, for that call only.
 
     Args:
         classes: class names; an entry may be a list of synonyms.
@@ -85,26 +83,34 @@ class DetectionTask(ClassNamesMixin, BaseTask):
         self.mask_threshold = mask_threshold
         self.rescale = rescale
 
-    def forward(self, model: 'UniPerceiverV2', inputs: Tensor,
-                data_samples: SampleList
+    def forward(self,
+                model: TaskModel,
+                inputs: Tensor,
+                data_samples: SampleList,
+                classes: Optional[ClassNames] = None,
+                with_proposal_loss: bool = False
                 ) -> Tuple[Tensor, ImageEncoderOutput]:
-        """The (B, O, C) class logits of the O regional tokens, and the
-        image encoder's output."""
-        enc = model.encode_image(inputs, data_samples)
+        """The (B, O, C) class logits of the O regional tokens (Eq. 6, over
+        ``classes`` if given, else the head's), and the image encoder's
+        output (with the proposal losses if asked for)."""
+        enc = model.encode_image(  # f_image(x): O regional tokens
+            inputs, data_samples, with_proposal_loss=with_proposal_loss)
         seg = image_segment(enc, 'localization_image_input', 'all')
         num_regions = enc.regional_tokens.shape[1]
-        regions = model.decoder([seg]).segment(0)[:, -num_regions:]
-        return self.similarity(regions, self.class_embeddings(model)), enc
+        regions = model.decode([seg]).segment(0)[:, -num_regions:]  # g
+        targets = self.class_embeddings(model, classes)  # (C, D)
+        return self.similarity(regions, targets), enc
 
-    def loss(self, model: 'UniPerceiverV2', inputs: Tensor,
+    def loss(self, model: TaskModel, inputs: Tensor,
              data_samples: SampleList) -> Dict[str, Tensor]:
         """``loss_cls`` on the matched tokens and ``proposal.*``."""
-        logits, enc = self.forward(model, inputs, data_samples)
+        logits, enc = self.forward(
+            model, inputs, data_samples, with_proposal_loss=True)
         if enc.matched_indices is None:
             raise RuntimeError(
                 f'{self.task}: the image encoder returned no matched_indices '
-                'in training; it must match its proposals to the ground '
-                'truth (gt_instances)')
+                'although asked for the proposal losses; it must match its '
+                'proposals to the ground truth (gt_instances)')
         rows, labels = [], []
         for b, (token_idx, gt_idx) in enumerate(enc.matched_indices):
             gt_labels = data_samples[b].gt_instances.labels.to(logits.device)
@@ -119,10 +125,15 @@ class DetectionTask(ClassNamesMixin, BaseTask):
         losses.update({f'proposal.{k}': v for k, v in enc.losses.items()})
         return losses
 
-    def predict(self, model: 'UniPerceiverV2', inputs: Tensor,
-                data_samples: SampleList) -> SampleList:
-        """Set ``pred_instances`` (see the class docstring)."""
-        logits, enc = self.forward(model, inputs, data_samples)
+    def predict(self,
+                model: TaskModel,
+                inputs: Tensor,
+                data_samples: SampleList,
+                *,
+                classes: Optional[ClassNames] = None) -> SampleList:
+        """Set ``pred_instances`` (see the class docstring); ``classes``:
+        the label space of this call (default: the head's)."""
+        logits, enc = self.forward(model, inputs, data_samples, classes)
         return self.predict_by_feat(logits, enc, data_samples)
 
     def predict_by_feat(self, logits: Tensor, enc: ImageEncoderOutput,
@@ -139,47 +150,11 @@ class DetectionTask(ClassNamesMixin, BaseTask):
             results = InstanceData()
             results.scores = scores
             results.labels = idx % num_classes
-            results.bboxes = self._boxes(enc.regional_boxes[b, proposal],
-                                         sample.metainfo)
+            results.bboxes = proposal_boxes(enc.regional_boxes[b, proposal],
+                                            sample.metainfo, self.rescale)
             if self.with_mask:
-                results.masks = self._masks(enc.regional_masks[b], proposal,
-                                            sample.metainfo)
+                results.masks = proposal_masks(
+                    enc.regional_masks[b], proposal, sample.metainfo,
+                    self.mask_threshold, self.rescale)
             sample.pred_instances = results
         return data_samples
-
-    def _boxes(self, boxes: Tensor, meta: dict) -> Tensor:
-        """(K, 4) normalised cxcywh -> (K, 4) xyxy pixels."""
-        h, w = meta['img_shape'][:2]
-        boxes = bbox_cxcywh_to_xyxy(boxes) * boxes.new_tensor([w, h, w, h])
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-        if self.rescale and 'scale_factor' in meta:
-            boxes = boxes / boxes.new_tensor(meta['scale_factor']).repeat(2)
-        return boxes
-
-    def _masks(self, masks: Tensor, proposal: Tensor,
-               meta: dict) -> List[dict]:
-        """(O, H/4, W/4) logits on the padded grid and the (K,) kept
-        proposals -> K COCO RLE masks of (H, W) at the original size
-        (``img_shape`` without ``rescale``).
-
-        The grid is cropped to the cells that cover the image *before* the
-        upsampling: upsampling the padded grid (as mmdet's Mask2Former
-        post-processing does) blends the image's last pixels with padding
-        cells, so a mask would depend on the batch the image came in. Each
-        distinct proposal is upsampled once, alone and only in the window
-        that can exceed the threshold (:class:`~.mask_paste.MaskPaster`):
-        a large image costs one window of memory, not K full-size masks.
-        """
-        h, w = meta['img_shape'][:2]
-        grid_h, grid_w = masks.shape[-2:]
-        pad_shape = meta.get('batch_input_shape', (grid_h * 4, grid_w * 4))
-        out_shape = meta['ori_shape'][:2] if (
-            self.rescale and 'ori_shape' in meta) else (h, w)
-        paster = MaskPaster((grid_h, grid_w), pad_shape, (h, w), out_shape,
-                            self.mask_threshold, device=masks.device)
-        rles: Dict[int, dict] = {}
-        for p in proposal.tolist():
-            if p not in rles:
-                rles[p] = paster.paste(masks[p])
-        return [dict(rles[p]) for p in proposal.tolist()]

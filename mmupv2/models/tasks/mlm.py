@@ -1,19 +1,17 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """Masked language modelling: masked positions vs the vocabulary."""
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmupv2.models.decoders import TokenSegment
+from mmupv2.models.text_encoders import TextFeatures
 from mmupv2.registry import MODELS
 
-from .base import BaseTask, SampleList
+from .base import BaseTask
+from .interface import SampleList, TaskModel
 from .vocabulary import IGNORE_INDEX
-
-if TYPE_CHECKING:
-    from mmupv2.models.uniperceiver_v2 import UniPerceiverV2
 
 
 @MODELS.register_module()
@@ -29,13 +27,15 @@ class MLMTask(BaseTask):
         logits = cos(h, vocab) / tau; cross-entropy with the original tokens
                  (as row indices of the target set)
 
-    Masking is BERT's, done here because the tokenizer belongs to the text
-    encoder (the data set yields raw lines): ``mask_prob`` of the non-special
+    Masking is BERT's, done here on the token ids of ``model.tokenize``
+    (the data set yields raw lines): ``mask_prob`` of the non-special
     tokens are chosen; 80 % become ``<mask>``, 10 % a random token, 10 %
-    stay (``transformers.DataCollatorForLanguageModeling``). A batch in
-    which nothing was chosen gets one chosen token per text, so the loss is
-    always defined. Works with any tokenizer that has a mask token
-    (RoBERTa's ``<mask>``, BERT's ``[MASK]``).
+    stay (the draws of ``transformers.DataCollatorForLanguageModeling``,
+    in its order, from the model's :class:`~mmupv2.models.text_encoders.
+    SpecialTokens`). A batch in which nothing was chosen gets one chosen
+    token per text, so the loss is always defined. Works with any
+    tokenizer that has a mask token (RoBERTa's ``<mask>``, BERT's
+    ``[MASK]``).
 
     With ``vocabulary='data'`` the targets are the tokens of the training
     texts (:class:`~.vocabulary.VocabularyTargets`); a chosen token outside
@@ -64,7 +64,7 @@ class MLMTask(BaseTask):
             raise KeyError('every MLM sample needs a text (str)')
         return texts
 
-    def mask_tokens(self, model: 'UniPerceiverV2', input_ids: Tensor,
+    def mask_tokens(self, model: TaskModel, input_ids: Tensor,
                     attention_mask: Tensor) -> Tuple[Tensor, Tensor]:
         """BERT masking.
 
@@ -76,51 +76,53 @@ class MLMTask(BaseTask):
             tuple: masked ids (N, L) and labels (N, L), -100 where not
             chosen.
         """
-        from transformers import DataCollatorForLanguageModeling
-        tok = model.text_encoder.tokenizer
-        collator = DataCollatorForLanguageModeling(
-            tok, mlm_probability=self.mask_prob, return_tensors='pt')
-        special = torch.tensor(
-            [
-                tok.get_special_tokens_mask(
-                    ids, already_has_special_tokens=True)
-                for ids in input_ids.tolist()
-            ],
-            dtype=torch.bool) | (attention_mask.cpu() == 0)
-        ids, labels = collator.torch_mask_tokens(input_ids.cpu().clone(),
-                                                 special.clone())
-        empty = (labels == -100).all(1) & (~special).any(1)
+        special_tokens = model.special_tokens
+        if special_tokens.mask_id is None:
+            raise ValueError(f'{self.task}: the tokenizer has no mask token')
+        ids = input_ids.cpu().clone()
+        special = torch.isin(ids, torch.tensor(
+            special_tokens.special_ids)) | (attention_mask.cpu() == 0)
+        # transformers' torch_mask_tokens: the same draws in the same order
+        chosen = torch.bernoulli(
+            torch.full(ids.shape, self.mask_prob).masked_fill(special,
+                                                              0.0)).bool()
+        labels = ids.masked_fill(~chosen, IGNORE_INDEX)
+        to_mask = torch.bernoulli(torch.full(ids.shape, 0.8)).bool() & chosen
+        ids[to_mask] = special_tokens.mask_id
+        to_random = torch.bernoulli(torch.full(
+            ids.shape, 0.5)).bool() & chosen & ~to_mask
+        random_ids = torch.randint(special_tokens.vocab_size, ids.shape,
+                                   dtype=torch.long)
+        ids[to_random] = random_ids[to_random]
+        empty = (labels == IGNORE_INDEX).all(1) & (~special).any(1)
         for row in empty.nonzero().flatten().tolist():
             candidates = (~special[row]).nonzero().flatten()
             pos = candidates[torch.randint(len(candidates), ())]
             labels[row, pos] = ids[row, pos]
-            ids[row, pos] = tok.mask_token_id
+            ids[row, pos] = special_tokens.mask_id
         return ids.to(input_ids.device), labels.to(input_ids.device)
 
-    def forward(self, model: 'UniPerceiverV2', inputs,
+    def forward(self, model: TaskModel, inputs,
                 data_samples: SampleList) -> Tensor:
         """(N, L, V') vocabulary-target logits of every position of the
         samples' texts, unmasked (``mode='tensor'``); column ``j`` is the
         token ``model.vocabulary_token_ids()[j]``."""
-        ids, mask = model.text_encoder.tokenize(self._texts(data_samples))
-        return self.vocab_logits(model, ids, mask)
+        return self.vocab_logits(
+            model, model.encode_text(self._texts(data_samples)))
 
-    def vocab_logits(self, model: 'UniPerceiverV2', input_ids: Tensor,
-                     attention_mask: Tensor) -> Tensor:
+    def vocab_logits(self, model: TaskModel, text: TextFeatures) -> Tensor:
         """(N, L, V') vocabulary-target logits of every position of the
-        token ids (N, L) (masked or not)."""
-        feats = model.text_encoder(input_ids, attention_mask)
-        seg = TokenSegment(
-            feats, 'text', 'mlm_text_input', padding_mask=attention_mask == 0)
-        hidden = model.decoder([seg]).segment(0)
+        encoded texts (N, L) (masked or not): Eq. 6 of ``g([<SPE>;
+        f_text(x)])`` at the text positions and the vocabulary targets."""
+        hidden = model.decode([text.segment('mlm_text_input')]).segment(0)
         return self.similarity(hidden, model.vocabulary_embeddings())
 
-    def loss(self, model: 'UniPerceiverV2', inputs, data_samples: SampleList
+    def loss(self, model: TaskModel, inputs, data_samples: SampleList
              ) -> Dict[str, Tensor]:
         """``loss_mlm``: cross-entropy at the chosen positions."""
-        ids, mask = model.text_encoder.tokenize(self._texts(data_samples))
+        ids, mask = model.tokenize(self._texts(data_samples))
         ids, labels = self.mask_tokens(model, ids, mask)
-        logits = self.vocab_logits(model, ids, mask)
+        logits = self.vocab_logits(model, model.encode_text(ids, mask))
         targets = model.vocabulary_targets.targets(labels, self.task)
         chosen = targets != IGNORE_INDEX
         if not bool(chosen.any()):
@@ -129,18 +131,17 @@ class MLMTask(BaseTask):
         loss = F.cross_entropy(logits[chosen], targets[chosen])
         return dict(loss_mlm=loss * self.loss_weight)
 
-    def predict(self, model: 'UniPerceiverV2', inputs,
+    def predict(self, model: TaskModel, inputs,
                 data_samples: SampleList) -> SampleList:
         """Fill the mask tokens: ``pred_label`` (K,), ``pred_text``."""
-        tok = model.text_encoder.tokenizer
-        ids, mask = model.text_encoder.tokenize(self._texts(data_samples))
-        rows = self.vocab_logits(model, ids, mask).argmax(-1)  # (N, L)
+        text = model.encode_text(self._texts(data_samples))
+        rows = self.vocab_logits(model, text).argmax(-1)  # (N, L)
         pred = model.vocabulary_token_ids()[rows]  # token ids
-        is_mask = ids == tok.mask_token_id
-        for sample, row_ids, row_pred, row_mask, att in zip(
-                data_samples, ids, pred, is_mask, mask):
-            filled = torch.where(row_mask, row_pred, row_ids)[att.bool()]
+        ids = text.input_ids
+        is_mask = ids == model.special_tokens.mask_id
+        for sample, row_ids, row_pred, row_mask, pad in zip(
+                data_samples, ids, pred, is_mask, text.padding_mask):
+            filled = torch.where(row_mask, row_pred, row_ids)[~pad]
             sample.set_pred_label(row_pred[row_mask])
-            sample.pred_text = tok.decode(
-                filled.tolist(), skip_special_tokens=True).strip()
+            sample.pred_text = model.detokenize(filled.tolist())
         return data_samples

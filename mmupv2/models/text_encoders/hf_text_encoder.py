@@ -10,7 +10,11 @@ from torch import Tensor
 from mmupv2.registry import MODELS
 from mmupv2.utils.package_resources import resolve_package_path
 
-from .special_tokens import text_boundary_ids
+from .special_tokens import (
+    SpecialTokens,
+    special_tokens_of,
+    text_boundary_ids,
+)
 
 #: The file names ``from_pretrained`` reads weights from.
 WEIGHT_FILES = ('model.safetensors', 'model.safetensors.index.json',
@@ -108,7 +112,9 @@ class HFTextEncoder(BaseModule):
     Tokenizer families: BPE (RoBERTa, ``<s> ... </s>``) and WordPiece
     (BERT / MiniLM, ``[CLS] ... [SEP]``) both work; the begin and end tokens
     of a text are :attr:`begin_token_id` / :attr:`end_token_id` (see
-    :func:`~.special_tokens.text_boundary_ids`).
+    :func:`~.special_tokens.text_boundary_ids`). The task heads see the
+    tokenizer only as :attr:`special_tokens` and :meth:`detokenize`
+    (through ``UniPerceiverV2``).
 
     Args:
         name_or_path: model name (Hub id), local folder or
@@ -261,6 +267,18 @@ class HFTextEncoder(BaseModule):
     def end_token_id(self) -> int:
         """The token that ends a text (``</s>`` or ``[SEP]``)."""
         return text_boundary_ids(self.tokenizer)[1]
+
+    @property
+    def special_tokens(self) -> SpecialTokens:
+        """The begin / end / mask / special token ids and the vocabulary
+        size (:class:`~.special_tokens.SpecialTokens`)."""
+        return special_tokens_of(self.tokenizer)
+
+    def detokenize(self, token_ids: Sequence[int]) -> str:
+        """Token ids -> text, special tokens dropped, whitespace stripped
+        (``pred_caption``, MLM's ``pred_text``)."""
+        return self.tokenizer.decode(
+            list(token_ids), skip_special_tokens=True).strip()
 
     @property
     def device(self) -> torch.device:

@@ -6,9 +6,11 @@ RoBERTa's byte-level BPE has ``<s>`` / ``</s>`` as ``bos`` / ``eos`` (and as
 ``[SEP]``, with ``bos_token_id = eos_token_id = None``. Every place that
 needs the start or the end of a text (caption decoding, the banned ids, the
 cut at the end token, the vocabulary targets ``[begin, token, end]``) asks
-:func:`text_boundary_ids`, so both families behave alike.
+:func:`text_boundary_ids`, so both families behave alike. The tasks see
+these facts only as a :class:`SpecialTokens` (``model.special_tokens``).
 """
-from typing import Tuple
+from dataclasses import dataclass
+from typing import Optional, Tuple
 
 
 def text_boundary_ids(tokenizer) -> Tuple[int, int]:
@@ -40,3 +42,41 @@ def text_boundary_ids(tokenizer) -> Tuple[int, int]:
             f'({type(tokenizer).__name__}) has no {" and no ".join(missing)}'
             ' token; captioning and the vocabulary targets need both')
     return int(begin), int(end)
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The tokenizer facts that captioning and MLM need, and nothing more
+    (the tasks never touch the tokenizer itself).
+
+    Attributes:
+        begin_id (int): the token that starts a text (``<s>`` / ``[CLS]``).
+        end_id (int): the token that ends a text (``</s>`` / ``[SEP]``);
+            captioning's stop token.
+        mask_id (int, optional): the mask token (``<mask>`` / ``[MASK]``)
+            of MLM; None if the tokenizer has none.
+        special_ids (tuple[int, ...]): every special token id (begin, end,
+            padding, mask, unknown ...), sorted.
+        vocab_size (int): the number of token ids, ``len(tokenizer)``.
+    """
+    begin_id: int
+    end_id: int
+    mask_id: Optional[int]
+    special_ids: Tuple[int, ...]
+    vocab_size: int
+
+
+def special_tokens_of(tokenizer) -> SpecialTokens:
+    """The :class:`SpecialTokens` of a Hugging Face tokenizer.
+
+    Raises:
+        ValueError: the tokenizer has no begin or no end token (see
+            :func:`text_boundary_ids`).
+    """
+    begin, end = text_boundary_ids(tokenizer)
+    return SpecialTokens(
+        begin_id=begin,
+        end_id=end,
+        mask_id=tokenizer.mask_token_id,
+        special_ids=tuple(sorted(set(tokenizer.all_special_ids))),
+        vocab_size=len(tokenizer))

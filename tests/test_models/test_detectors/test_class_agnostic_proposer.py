@@ -129,3 +129,35 @@ def test_loss_trains_the_proposal_network(proposer, shapes_root,
     assert all(torch.isfinite(v) for v in losses.values())
     outs = proposer(data['inputs'], data['data_samples'], mode='tensor')
     assert [o.shape[:2] for o in outs] == [(2, 20)] * 3
+
+
+def test_postprocess_is_the_detection_tasks(proposer):
+    """Boxes and masks go to pixels as in ``DetectionTask`` (one helper,
+    ``tasks/proposal_postprocess.py``): boxes clamped to the image and
+    divided by the scale factor; masks cropped to the cells that cover the
+    image before the upsampling, so an image gets the same masks alone as
+    in a padded batch whose padding cells hold noise."""
+    gen = torch.Generator().manual_seed(0)
+    objectness = torch.randn(20, generator=gen)
+    boxes = torch.rand(20, 4, generator=gen) * 0.8 + 0.1  # cxcywh
+    cells = torch.randn(20, 12, 10, generator=gen) * 3
+    padded = torch.randn(20, 16, 16, generator=gen) * 3
+    padded[:, :12, :10] = cells
+    meta = dict(img_shape=(48, 40), ori_shape=(96, 80),
+                scale_factor=(0.5, 0.5))
+    alone = proposer._postprocess(objectness, boxes, cells,
+                                  dict(meta, batch_input_shape=(48, 40)),
+                                  rescale=True)
+    batched = proposer._postprocess(objectness, boxes, padded,
+                                    dict(meta, batch_input_shape=(64, 64)),
+                                    rescale=True)
+    assert alone.masks.shape == (10, 96, 80) and alone.masks.any()
+    assert torch.equal(batched.masks, alone.masks)
+    keep = objectness.sigmoid().topk(10).indices
+    cx, cy, w, h = boxes[keep].unbind(-1)
+    by_hand = torch.stack([
+        ((cx - w / 2) * 40).clamp(0, 40), ((cy - h / 2) * 48).clamp(0, 48),
+        ((cx + w / 2) * 40).clamp(0, 40), ((cy + h / 2) * 48).clamp(0, 48)
+    ], -1) / 0.5
+    torch.testing.assert_close(batched.bboxes, by_hand)
+    torch.testing.assert_close(alone.bboxes, by_hand)

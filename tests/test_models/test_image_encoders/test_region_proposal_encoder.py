@@ -36,7 +36,7 @@ def test_paper_setting_loss_with_one_instance(paper_encoder, make_batch):
     name, encoder = paper_encoder
     encoder.train()
     inputs, samples = make_batch([(256, 256)], [[[30, 40, 130, 200]]])
-    out = encoder(inputs, samples)
+    out = encoder(inputs, samples, with_loss=True)
     _check_contract(out, 1, 200, 256, (256, 256))
     assert out.regional_tokens.requires_grad
     # encoder output, 6 decoder layers and 6 denoising layers, 5 terms
@@ -61,7 +61,7 @@ def test_paper_setting_empty_ground_truth(paper_encoder, make_batch):
     encoder.train()
     inputs, samples = make_batch([(256, 256)], [[]])
     with torch.no_grad():
-        out = encoder(inputs, samples)
+        out = encoder(inputs, samples, with_loss=True)
     assert out.losses and all(
         torch.isfinite(v) for v in out.losses.values())
     assert out.matched_indices[0][0].numel() == 0
@@ -80,7 +80,7 @@ def test_mixed_image_sizes(tiny_encoder, make_batch):
     tiny_encoder.train()
     inputs, samples = make_batch(
         [(96, 128), (64, 80)], [[[10, 10, 50, 60]], [[5, 5, 60, 40]]])
-    out = tiny_encoder(inputs, samples)
+    out = tiny_encoder(inputs, samples, with_loss=True)
     _check_contract(out, 2, 20, 64, (96, 128), num_pools=4)
     padding = out.global_padding_mask[:, 4:].reshape(2, 3, 4)
     assert not padding[0].any()
@@ -126,14 +126,19 @@ def test_image_alone_equals_image_in_a_mixed_size_batch(
             torch.allclose(b, a, **tol) for b, a in pairs.values())
 
 
-def test_default_loss_needs_instances(tiny_encoder, make_batch):
-    """A classification sample (empty gt_instances) gets no proposal loss,
-    even in training."""
+def test_loss_only_when_asked(tiny_encoder, make_batch):
+    """The caller asks for the proposal losses: a training batch whose
+    samples carry boxes gets none by default (e.g. classification samples
+    of a detection data set), and asking without boxes names the
+    sample."""
     tiny_encoder.train()
-    inputs, samples = make_batch([(64, 64)], [[]])
-    del samples[0].gt_instances.bboxes
+    inputs, samples = make_batch([(64, 64)], [[[10, 10, 50, 60]]])
+    assert 'bboxes' in samples[0].gt_instances
     out = tiny_encoder(inputs, samples)
     assert out.losses == {} and out.matched_indices is None
+    del samples[0].gt_instances.bboxes
+    with pytest.raises(ValueError, match='data sample 0 has none'):
+        tiny_encoder(inputs, samples, with_loss=True)
 
 
 def test_bad_meta_information_is_named(tiny_encoder, make_batch):
@@ -181,7 +186,8 @@ def test_tiny_setting_overfits_one_shapes_image(shapes_root, encoder_config):
                                   weight_decay=1e-4)
     history = []
     for _ in range(100):
-        losses = encoder(data['inputs'], data['data_samples']).losses
+        losses = encoder(data['inputs'], data['data_samples'],
+                         with_loss=True).losses
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()

@@ -45,14 +45,14 @@ def test_loss_equals_cross_entropy_of_matched_labels(tiny_model, images,
     loss.)"""
     task = 'detection'
     tiny_model.eval()  # no dropout in the text encoder and decoder
-    tiny_model.image_encoder.train()  # the stub matches in training
     batch = samples(task, num_objects=3)
     gt_labels = [torch.tensor([3, 1, 2]), torch.tensor([2, 3, 1])]
     for sample, labels in zip(batch, gt_labels):
         sample.gt_instances.labels = labels
     with torch.no_grad():
         losses = tiny_model(images, batch, 'loss')
-        enc = tiny_model.image_encoder(images, batch)
+        # the loss asked the encoder for its matching: ask the same here
+        enc = tiny_model.image_encoder(images, batch, with_loss=True)
         logits = _region_logits(tiny_model, images, batch, ref)
     rows, labels = [], []
     for b, (token_idx, gt_idx) in enumerate(enc.matched_indices):
@@ -153,13 +153,25 @@ def test_loss_without_objects(task, tiny_model, images, samples):
     sum(losses.values()).backward()  # the graph is intact
 
 
-def test_loss_needs_matching(tiny_model, images, samples):
+def test_loss_needs_ground_truth_instances(tiny_model, images, samples):
+    """The loss asks the image encoder for its proposal losses, which need
+    every sample's gt_instances: the sample without is named."""
     tiny_model.train()
     batch = samples('detection')
-    for sample in batch:
-        del sample.gt_instances
-    with pytest.raises(RuntimeError, match='matched_indices'):
+    del batch[1].gt_instances
+    with pytest.raises(ValueError, match='data sample 1 has none'):
         tiny_model(images, batch, mode='loss')
+
+
+def test_loss_needs_matching(tiny_model, images, samples, monkeypatch):
+    """An image encoder that ignores the request for its matching is an
+    error, not a silent loss without classes."""
+    tiny_model.train()
+    encode = tiny_model.image_encoder.forward
+    monkeypatch.setattr(tiny_model.image_encoder, 'forward',
+                        lambda inputs, batch, with_loss: encode(inputs, batch))
+    with pytest.raises(RuntimeError, match='matched_indices'):
+        tiny_model(images, samples('detection'), mode='loss')
 
 
 @pytest.mark.parametrize('task', TASKS)

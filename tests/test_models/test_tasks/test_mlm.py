@@ -73,6 +73,30 @@ def test_masking(tiny_model):
     assert not bool((chosen & special).any())
 
 
+def test_masking_draws_as_transformers(tiny_model):
+    """The masking reads only ``model.special_tokens`` and makes the draws
+    of ``transformers.DataCollatorForLanguageModeling``: the same seed
+    masks the same tokens the same way."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from mmupv2.models.tasks import MLMTask
+    task = MLMTask(mask_prob=0.5)  # every text gets a chosen token
+    tok = tiny_model.text_encoder.tokenizer
+    ids, mask = tiny_model.tokenize(
+        ['a red circle on the left of a big green star',
+         'two small yellow triangles at the top of a blue square'] * 4)
+    special = torch.isin(ids, torch.tensor(tok.all_special_ids))
+    collator = DataCollatorForLanguageModeling(
+        tok, mlm_probability=task.mask_prob, return_tensors='pt')
+    for seed in range(3):
+        torch.manual_seed(seed)
+        want = collator.torch_mask_tokens(ids.clone(), special.clone())
+        assert bool((want[1] != -100).any(1).all())
+        torch.manual_seed(seed)
+        got = task.mask_tokens(tiny_model, ids, mask)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
 def test_predict_fill_mask(tiny_model, samples):
     tiny_model.eval()
     batch = samples('mlm')

@@ -167,3 +167,95 @@ def test_needs_text(tiny_model, images, samples):
         del sample.gt_caption
     with pytest.raises(KeyError, match='text'):
         tiny_model(images, batch, mode='loss')
+
+
+def _pairs(num, dims=4, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    image = F.normalize(torch.randn(num, dims, generator=gen), dim=-1)
+    text = F.normalize(torch.randn(num, dims, generator=gen), dim=-1)
+    return image, text
+
+
+def _soft_cross_entropy(logits, positive):
+    """By hand: minus the mean log-probability of the positives, each
+    row's positives sharing its target mass equally."""
+    targets = positive.float() / positive.float().sum(1, keepdim=True)
+    return -(targets * logits.log_softmax(1)).sum(1).mean()
+
+
+def test_captions_of_one_image_are_positives_of_each_other():
+    """Pairs 0 and 2 show the same image: neither is the other's
+    negative (mmpretrain's ITCHead targets)."""
+    image, text = _pairs(4)
+    ids = torch.tensor([7, 3, 7, 5])
+    task = RetrievalTask(gather=False)
+    losses = task.contrastive_loss(image, text, ids)
+    positive = ids[:, None] == ids[None, :]
+    logits = task.similarity(image, text)
+    torch.testing.assert_close(losses['loss_i2t'],
+                               _soft_cross_entropy(logits, positive) / 2)
+    torch.testing.assert_close(losses['loss_t2i'],
+                               _soft_cross_entropy(logits.t(), positive) / 2)
+    # distinct ids give the plain InfoNCE of the paper
+    torch.testing.assert_close(
+        task.contrastive_loss(image, text, torch.arange(4))['loss_i2t'],
+        task.contrastive_loss(image, text)['loss_i2t'])
+
+
+def test_queue_adds_past_pairs_as_negatives():
+    """Step 2's keys are its batch and step 1's pairs (detached); a past
+    pair of the same image counts as a positive."""
+    task = RetrievalTask(gather=False, queue_size=8)
+    image1, text1 = _pairs(4, seed=1)
+    ids1 = torch.tensor([0, 1, 2, 3])
+    first = task.contrastive_loss(image1, text1, ids1)
+    # an empty queue adds nothing
+    plain = RetrievalTask(gather=False).contrastive_loss(image1, text1, ids1)
+    torch.testing.assert_close(first['loss_i2t'], plain['loss_i2t'])
+
+    image2, text2 = _pairs(4, seed=2)
+    image2.requires_grad_(True)
+    ids2 = torch.tensor([9, 2, 8, 6])  # pair 1 shows step 1's image 2
+    second = task.contrastive_loss(image2, text2, ids2)
+    keys_text = torch.cat([text2, text1])
+    keys_image = torch.cat([image2.detach(), image1])
+    key_ids = torch.cat([ids2, ids1])
+    positive = ids2[:, None] == key_ids[None, :]
+    torch.testing.assert_close(
+        second['loss_i2t'],
+        _soft_cross_entropy(task.similarity(image2, keys_text), positive) / 2)
+    torch.testing.assert_close(
+        second['loss_t2i'],
+        _soft_cross_entropy(task.similarity(text2, keys_image), positive) / 2)
+    # only the current batch gets a gradient
+    second['loss_t2i'].backward()
+    assert image2.grad is not None and image2.grad.abs().sum() > 0
+
+
+def test_queue_keeps_the_newest_pairs_and_resumes():
+    """First in, first out over ``queue_size`` slots; the state dict
+    carries the queue (features, ids, pointer) into a fresh task."""
+    task = RetrievalTask(gather=False, queue_size=6)
+    for step in range(3):  # 12 pairs through 6 slots
+        image, text = _pairs(4, seed=step)
+        task.contrastive_loss(image, text, torch.arange(4) + 4 * step)
+    queued_image, queued_text, queued_ids = task.queue.filled()
+    assert sorted(queued_ids.tolist()) == [6, 7, 8, 9, 10, 11]
+    newest_image, _ = _pairs(4, seed=2)
+    torch.testing.assert_close(queued_image[queued_ids >= 8], newest_image)
+
+    resumed = RetrievalTask(gather=False, queue_size=6)
+    resumed.load_state_dict(task.state_dict())
+    image, text = _pairs(4, seed=5)
+    ids = torch.arange(4) + 100
+    torch.testing.assert_close(resumed.contrastive_loss(image, text, ids),
+                               task.contrastive_loss(image, text, ids))
+
+
+def test_queue_needs_image_ids():
+    image, text = _pairs(4)
+    task = RetrievalTask(gather=False, queue_size=8)
+    with pytest.raises(KeyError, match='image_id'):
+        task.contrastive_loss(image, text)
+    with pytest.raises(ValueError, match='queue_size'):
+        RetrievalTask(queue_size=-1)
