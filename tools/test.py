@@ -19,21 +19,15 @@ The checkpoint is read weights-only and must fit the model exactly (see
 lists the keys that do not fit. See ``docs/train_test.md``.
 """
 import argparse
-import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from mmupv2.engine.hooks import TaskVisualizationHook
-from mmupv2.engine.runner.launch import (
-    build_runner,
-    prepare_cpu_distributed,
-    process_group_teardown,
-)
+from mmupv2.engine.runner.launch import process_group_teardown
 from mmupv2.engine.runner.metrics_summary import (
     dump_rows,
     loop_dataset_tasks,
@@ -41,13 +35,10 @@ from mmupv2.engine.runner.metrics_summary import (
     rows_to_table,
 )
 from mmupv2.engine.runner.test_outputs import add_dump_metrics
-from mmupv2.utils import load_runner_checkpoint
-
-LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+from mmupv2.utils import cli, load_runner_checkpoint
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a Uni-Perceiver v2 model on every '
         'data set of its config')
@@ -80,41 +71,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=float,
         default=0.3,
         help='score threshold of the boxes and masks drawn by --show-dir')
-    add_cfg_options(parser)
+    cli.add_cfg_options(parser)
     parser.add_argument(
         '--allow-partial',
         action='store_true',
         help='load only the tensors of CHECKPOINT that fit the model (with a '
         'warning listing the others) instead of stopping with an error')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='read CHECKPOINT with torch.load(weights_only=False): it may '
-        'run code stored in the file; only for files you trust (see '
-        'docs/checkpoints.md)')
-    parser.add_argument(
-        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    # torch.distributed.launch passes `--local-rank` since PyTorch 2.0
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    cli.add_trust_checkpoint(parser, 'CHECKPOINT')
+    return cli.parse_job_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line to ``cfg`` (in place), as mmdet does."""
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    cli.merge_job_args(cfg, args)
     # main() loads args.checkpoint itself: strictly and weights-only
     cfg.load_from = None
     return cfg
@@ -163,19 +132,8 @@ def summarize(metrics: Dict[str, object], test_loop,
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
 
-    # Reduce the number of repeated compilations and improve
-    # testing speed.
-    setup_cache_size_limit_of_dynamo()
-
-    # load config; its default_scope ('mmupv2') finds mmupv2's modules
-    cfg = Config.fromfile(args.config)
-    merge_args(cfg, args)
-
-    # gloo process group and CPU model wrappers when there is no GPU
-    prepare_cpu_distributed(cfg)
-
-    # build the runner from config
-    runner = build_runner(cfg)
+    # the runner of the config, on CPUs with a gloo process group
+    runner = cli.build_job_runner(args, merge_args)
 
     # the weights: every key must fit (--allow-partial), read weights-only
     # (--trust-checkpoint), see docs/checkpoints.md

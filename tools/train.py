@@ -12,25 +12,15 @@ weights-only (``--trust-checkpoint`` to read a trusted legacy pickle; see
 ``docs/checkpoints.md``). See ``docs/train_test.md``.
 """
 import argparse
-import os
-import os.path as osp
 from typing import List, Optional
 
-from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config
 
-from mmupv2.engine.runner.launch import (
-    build_runner,
-    prepare_cpu_distributed,
-    process_group_teardown,
-)
-from mmupv2.utils import safe_checkpoint_loading
-
-LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+from mmupv2.engine.runner.launch import process_group_teardown
+from mmupv2.utils import cli, safe_checkpoint_loading
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmupv2.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Train a Uni-Perceiver v2 model')
     parser.add_argument('config', help='train config file path')
@@ -49,21 +39,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.')
-    add_cfg_options(parser)
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='read checkpoints with torch.load(weights_only=False): they may '
-        'run code stored in the file; only for files you trust (see '
-        'docs/checkpoints.md)')
-    parser.add_argument(
-        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    # torch.distributed.launch passes `--local-rank` since PyTorch 2.0
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    cli.add_cfg_options(parser)
+    cli.add_trust_checkpoint(
+        parser, 'checkpoints (--resume, load_from, pretrained init_cfg)')
+    return cli.parse_job_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -73,16 +52,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         ValueError: ``--amp`` with DeepSpeed, whose precision is set in
             ``strategy`` (``fp16`` / ``bf16``), not by the optim wrapper.
     """
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cli.merge_job_args(cfg, args)
 
     # enable automatic-mixed-precision training
     if args.amp is True:
@@ -107,20 +77,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
 
-    # Reduce the number of repeated compilations and improve
-    # training speed.
-    setup_cache_size_limit_of_dynamo()
-
-    # load config; its default_scope ('mmupv2') finds mmupv2's modules
-    cfg = Config.fromfile(args.config)
-    merge_args(cfg, args)
-
-    # gloo process group and CPU model wrappers when there is no GPU
-    prepare_cpu_distributed(cfg)
-
     # Runner, or FlexibleRunner if runner_type='FlexibleRunner', or the
-    # registered runner_type
-    runner = build_runner(cfg)
+    # registered runner_type; on CPUs with a gloo process group
+    runner = cli.build_job_runner(args, merge_args)
 
     # start training; mmengine reads every checkpoint through mmupv2's
     # weights-only loader meanwhile (docs/checkpoints.md)

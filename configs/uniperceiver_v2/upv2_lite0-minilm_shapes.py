@@ -18,7 +18,7 @@
 # depends on the data. The from-scratch tiny model is
 # upv2_tiny_shapes.py (an ablation row in docs/benchmark.md).
 _base_ = [
-    '../_base_/default_runtime.py',
+    '../_base_/shapes_cpu_runtime.py',
     '../_base_/models/image_encoder_lite0.py'
 ]
 
@@ -67,15 +67,12 @@ model = dict(
         instance_segmentation=dict(
             type='InstanceSegmentationTask', classes=classes),
         captioning=dict(type='CaptioningTask', beam_size=2, max_length=24),
-        # past pairs as extra negatives: the paper's global batch is
-        # thousands of pairs (Table 8), here 32 (docs/tasks.md)
-        retrieval=dict(type='RetrievalTask', queue_size=128),
+        retrieval=dict(type='RetrievalTask'),
         mlm=dict(type='MLMTask')),
     # captioning / MLM targets: the WordPiece ids of the training texts
     # (VocabularyFromDataHook), not all 30,522 (docs/tasks.md)
     vocabulary='data',
     checkpoint_targets=False)
-custom_hooks = [dict(type='VocabularyFromDataHook')]
 
 _load = dict(type='LoadImageFromFile')
 _resize = dict(type='mmdet.Resize', scale=img_scale, keep_ratio=True)
@@ -162,9 +159,7 @@ train_dataloader = dict(
                 ann_file=text_train, dataset_name='text',
                 pipeline=text_pipeline))))
 max_iters = 1500
-train_cfg = dict(
-    type='MultiTaskLoop', sampling='unmixed', max_iters=max_iters,
-    val_interval=max_iters + 1)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
 
 val_dataloader = dict(
     classification=dict(
@@ -206,10 +201,8 @@ val_evaluator = dict(
                     prefix='captioning'),
     retrieval=dict(type='ImageTextRetrievalMetric', topk=(1, 5, 10),
                    prefix='retrieval'))
-val_cfg = dict(type='MultiTaskValLoop')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
-test_cfg = dict(type='MultiTaskTestLoop')
 
 # The paper: base lr 1e-4, pre-trained encoders at 0.1x. Here 2e-4 for the
 # unified decoder (a short schedule). MT-AdamW's 1/s_k moves a parameter
@@ -223,26 +216,21 @@ test_cfg = dict(type='MultiTaskTestLoop')
 # iterations: 2.5x (5e-4; detection + segmentation alone, 400 iterations:
 # bbox mAP 38.0 at 2.5x). The pre-trained backbone and MiniLM: 0.1x.
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='MTAdamW', lr=2e-4, weight_decay=1e-4),
+    optimizer=dict(lr=2e-4),
     paramwise_cfg=dict(custom_keys={
         'image_encoder.backbone': dict(lr_mult=0.1),
         'image_encoder.neck': dict(lr_mult=2.5),
         'image_encoder.proposal_network': dict(lr_mult=2.5),
         'text_encoder': dict(lr_mult=0.1)
     }))
+# the base's warm-up, and its cosine decay to the end of these iterations
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-         end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,
-         eta_min=1e-5),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], end=max_iters)
 ]
 
 default_hooks = dict(
     # val metrics logged at their iteration (the demo's learning curve)
-    logger=dict(interval=20, log_metric_by_epoch=False),
+    logger=dict(log_metric_by_epoch=False),
     checkpoint=dict(interval=500, max_keep_ckpts=1))
 log_processor = dict(window_size=20)
-# CPU training (`tools/train.py --launcher pytorch` on CPUs uses gloo)
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)

@@ -42,51 +42,12 @@ model = dict(
         retrieval={{_base_.model.tasks.retrieval}}))
 
 # The training entries by task (the ablations of Tables 2-3 keep some):
-# Table 8 without YFCC, (s_k, w_k) per data set; the per-GPU batch sizes
-# are the loaders' (ImageNet 28, COCO 1, captioning 24, retrieval 28).
-classification_entries = dict(
-    imagenet=dict(
-        sampling_ratio=0.1, loss_weight=1.0,
-        dataloader={{_base_.imagenet_train_dataloader}}))
-detection_entries = dict(
-    coco=dict(
-        sampling_ratio=0.25, loss_weight=1.0,
-        dataloader={{_base_.coco_det_train_dataloader}}))
-captioning_entries = dict(
-    cc12m_caption=dict(
-        sampling_ratio=0.08514, loss_weight=0.1419,
-        dataloader={{_base_.pairs_caption_dataloaders.cc12m}}),
-    cc3m_caption=dict(
-        sampling_ratio=0.04428, loss_weight=0.0738,
-        dataloader={{_base_.pairs_caption_dataloaders.cc3m}}),
-    vg_caption=dict(
-        sampling_ratio=0.02973, loss_weight=0.04955,
-        dataloader={{_base_.pairs_caption_dataloaders.vg}}),
-    coco_caption=dict(
-        sampling_ratio=0.0192, loss_weight=0.032,
-        dataloader={{_base_.coco_caption_train_dataloader}}),
-    sbu_caption=dict(
-        sampling_ratio=0.02328, loss_weight=0.0388,
-        dataloader={{_base_.pairs_caption_dataloaders.sbu}}))
-retrieval_entries = dict(
-    cc12m_retrieval=dict(
-        sampling_ratio=0.08514, loss_weight=0.2838,
-        dataloader={{_base_.pairs_retrieval_dataloaders.cc12m}}),
-    cc3m_retrieval=dict(
-        sampling_ratio=0.04428, loss_weight=0.1476,
-        dataloader={{_base_.pairs_retrieval_dataloaders.cc3m}}),
-    vg_retrieval=dict(
-        sampling_ratio=0.02973, loss_weight=0.0991,
-        dataloader={{_base_.pairs_retrieval_dataloaders.vg}}),
-    coco_retrieval=dict(
-        sampling_ratio=0.0192, loss_weight=0.064,
-        dataloader={{_base_.coco_retrieval_train_dataloader}}),
-    sbu_retrieval=dict(
-        sampling_ratio=0.02328, loss_weight=0.0776,
-        dataloader={{_base_.pairs_retrieval_dataloaders.sbu}}))
+# Table 8 without YFCC, (s_k, w_k) per data set, from the data set files;
+# the per-GPU batch sizes are the loaders' (ImageNet 28, COCO 1,
+# captioning 24, retrieval 28).
 train_dataloader = dict(
-    **classification_entries, **detection_entries, **captioning_entries,
-    **retrieval_entries)
+    **_base_.classification_entries, **_base_.detection_entries,
+    **_base_.captioning_entries, **_base_.retrieval_entries)
 
 # One evaluation entry per task: its loader and its metric (the ablations
 # compose those of the tasks they keep, as the training entries)

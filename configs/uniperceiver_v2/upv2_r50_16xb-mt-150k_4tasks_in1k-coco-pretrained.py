@@ -8,13 +8,11 @@
 # captioning 30.6.
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks.py']
 
+# the base's init_cfg (Pretrained, keys under ``backbone.``), another file
 model = dict(
     image_encoder=dict(
         backbone=dict(
             init_cfg=dict(
-                _delete_=True,
-                type='Pretrained',
                 checkpoint='https://download.openmmlab.com/mmdetection/v2.0/'
                 'mask_rcnn/mask_rcnn_r50_fpn_1x_coco/'
-                'mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth',
-                prefix='backbone.'))))
+                'mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth'))))

@@ -5,10 +5,9 @@
 # captioning 27.3.
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks.py']
 
+# the init_cfg of image_encoder_r50.py: torchvision's ResNet-50 weights
 model = dict(
     image_encoder=dict(
         backbone=dict(
             init_cfg=dict(
-                _delete_=True,
-                type='Pretrained',
-                checkpoint='torchvision://resnet50'))))
+                _delete_=True, **_base_.image_encoder.backbone.init_cfg))))

@@ -9,11 +9,9 @@
 # every key that does not fit).
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks.py']
 
+# the base's init_cfg (Pretrained, keys under ``backbone.``), another file
 model = dict(
     image_encoder=dict(
         backbone=dict(
             init_cfg=dict(
-                _delete_=True,
-                type='Pretrained',
-                checkpoint='checkpoints/resnet50_in21k.pth',
-                prefix='backbone.'))))
+                checkpoint='checkpoints/resnet50_in21k.pth'))))

@@ -5,13 +5,12 @@
 # captioning 29.6.
 _base_ = ['./upv2_r50_16xb-mt-150k_4tasks.py']
 
+# the base's init_cfg (Pretrained, keys under ``backbone.``), another file
 model = dict(
     image_encoder=dict(
         backbone=dict(
             init_cfg=dict(
-                _delete_=True,
-                type='Pretrained',
                 checkpoint='https://download.openmmlab.com/mmselfsup/1.x/'
                 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k/'
-                'mocov2_resnet50_8xb32-coslr-200e_in1k_20220825-b6d23c86.pth',
-                prefix='backbone.'))))
+                'mocov2_resnet50_8xb32-coslr-200e_in1k_20220825-'
+                'b6d23c86.pth'))))

@@ -41,56 +41,15 @@ model = dict(
         retrieval={{_base_.model.tasks.retrieval}},
         mlm={{_base_.model.tasks.mlm}}))
 
-# Table 8: (sampling weight s_k, scaling factor w_k) of each data set; the
-# per-GPU batch sizes are the loaders' (ImageNet 28, COCO 1, Books&Wiki
-# 256, captioning 24, retrieval 28). The loop normalises the s_k to sum to
-# one (they sum to 0.99988).
+# Table 8: (sampling weight s_k, scaling factor w_k) of each data set, from
+# the data set files; the per-GPU batch sizes are the loaders' (ImageNet 28,
+# COCO 1, Books&Wiki 256, captioning 24, retrieval 28). The loop normalises
+# the s_k to sum to one (they sum to 0.99988).
 train_dataloader = dict(
-    imagenet=dict(
-        sampling_ratio=0.1, loss_weight=1.0,
-        dataloader={{_base_.imagenet_train_dataloader}}),
-    coco=dict(
-        sampling_ratio=0.25, loss_weight=1.0,
-        dataloader={{_base_.coco_train_dataloader}}),
-    books_wiki=dict(
-        sampling_ratio=0.05, loss_weight=0.5,
-        dataloader={{_base_.books_wiki_train_dataloader}}),
-    yfcc_caption=dict(
-        sampling_ratio=0.09831, loss_weight=0.16385,
-        dataloader={{_base_.pairs_caption_dataloaders.yfcc}}),
-    cc12m_caption=dict(
-        sampling_ratio=0.08514, loss_weight=0.1419,
-        dataloader={{_base_.pairs_caption_dataloaders.cc12m}}),
-    cc3m_caption=dict(
-        sampling_ratio=0.04428, loss_weight=0.0738,
-        dataloader={{_base_.pairs_caption_dataloaders.cc3m}}),
-    vg_caption=dict(
-        sampling_ratio=0.02973, loss_weight=0.04955,
-        dataloader={{_base_.pairs_caption_dataloaders.vg}}),
-    coco_caption=dict(
-        sampling_ratio=0.0192, loss_weight=0.032,
-        dataloader={{_base_.coco_caption_train_dataloader}}),
-    sbu_caption=dict(
-        sampling_ratio=0.02328, loss_weight=0.0388,
-        dataloader={{_base_.pairs_caption_dataloaders.sbu}}),
-    yfcc_retrieval=dict(
-        sampling_ratio=0.09831, loss_weight=0.3277,
-        dataloader={{_base_.pairs_retrieval_dataloaders.yfcc}}),
-    cc12m_retrieval=dict(
-        sampling_ratio=0.08514, loss_weight=0.2838,
-        dataloader={{_base_.pairs_retrieval_dataloaders.cc12m}}),
-    cc3m_retrieval=dict(
-        sampling_ratio=0.04428, loss_weight=0.1476,
-        dataloader={{_base_.pairs_retrieval_dataloaders.cc3m}}),
-    vg_retrieval=dict(
-        sampling_ratio=0.02973, loss_weight=0.0991,
-        dataloader={{_base_.pairs_retrieval_dataloaders.vg}}),
-    coco_retrieval=dict(
-        sampling_ratio=0.0192, loss_weight=0.064,
-        dataloader={{_base_.coco_retrieval_train_dataloader}}),
-    sbu_retrieval=dict(
-        sampling_ratio=0.02328, loss_weight=0.0776,
-        dataloader={{_base_.pairs_retrieval_dataloaders.sbu}}))
+    **_base_.classification_entries, **_base_.instance_segmentation_entries,
+    **_base_.mlm_entries, **_base_.yfcc_caption_entries,
+    **_base_.captioning_entries, **_base_.yfcc_retrieval_entries,
+    **_base_.retrieval_entries)
 
 # Evaluation (Table 6): ImageNet-1k, COCO detection + instance segmentation,
 # COCO captioning and retrieval (Karpathy 5k test), Flickr30k retrieval (1k

@@ -6,13 +6,9 @@
 # config with the benchmark's BPE tokenizer, a 2-layer MoE decoder of
 # width 128 (configs/_base_/models/upv2_tiny.py, which the tests build too).
 _base_ = [
-    '../_base_/default_runtime.py',
+    '../_base_/shapes_cpu_runtime.py',
     '../_base_/models/upv2_tiny.py',
 ]
-
-# acts only with model.vocabulary='data' (the captioning / MLM targets from
-# the training texts, docs/tasks.md); the tiny model keeps the paper's 'full'
-custom_hooks = [dict(type='VocabularyFromDataHook')]
 
 # sampling ratio s_k and loss weight w_k per entry (Table 8's shares,
 # detection and instance segmentation as two entries)
@@ -35,15 +31,11 @@ train_dataloader = dict(
     mlm=dict(
         sampling_ratio=0.1, loss_weight=1.0,
         dataloader={{_base_.shapes_train_dataloaders.mlm}}))
-train_cfg = dict(
-    type='MultiTaskLoop', sampling='unmixed', max_iters=1000,
-    val_interval=100000)
+train_cfg = dict(val_interval=100000)  # 1000 iterations, no validation
 val_dataloader = {{_base_.shapes_val_dataloaders}}
 val_evaluator = {{_base_.shapes_val_evaluators}}
-val_cfg = dict(type='MultiTaskValLoop')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
-test_cfg = dict(type='MultiTaskTestLoop')
 
 # The Transformers (proposal network, text encoder, decoder) at 5e-4: at
 # 1e-3 or more the decoder's residual stream grows ~1000x within 150
@@ -51,23 +43,11 @@ test_cfg = dict(type='MultiTaskTestLoop')
 # similarity logits equal, losses stuck at log(#targets)). The from-scratch
 # CNN (backbone + neck) learns shapes too slowly at that rate: 4x.
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='MTAdamW', lr=5e-4, weight_decay=1e-4),
+    optimizer=dict(lr=5e-4),
     paramwise_cfg=dict(custom_keys={
         'image_encoder.backbone': dict(lr_mult=4.0),
         'image_encoder.neck': dict(lr_mult=4.0)
     }))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-         end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=1000,
-         eta_min=1e-5),
-]
 
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=200, max_keep_ckpts=2))
+default_hooks = dict(checkpoint=dict(interval=200, max_keep_ckpts=2))
 log_processor = dict(window_size=10)  # a short run: mmengine's default
-# CPU training (`tools/train.py --launcher pytorch` on CPUs uses gloo)
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)

@@ -9,7 +9,7 @@ and the task families :mod:`.classification`, :mod:`.localization`
 """
 import os.path as osp
 from functools import cached_property
-from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import mmcv
 import mmengine
@@ -171,22 +171,18 @@ class UniPerceiverInferencer(UPv2BaseInferencer):
     def detect(self,
                imgs: InputsType,
                classes: Optional[ClassNames] = None,
-               *,
-               batch_size: int = 1,
-               out_dir: Optional[str] = None,
-               pred_score_thr: float = 0.3,
-               show: bool = False) -> PredType:
+               **options: Any) -> PredType:
         """Object detection with any class names.
 
         Args:
             imgs: image(s), see the class docstring.
             classes: class names for this call (an entry may be a list of
                 synonyms); default: the checkpoint's / config's.
-            batch_size: images per forward pass.
-            out_dir: draw the boxes into ``{out_dir}/detection/``.
-            pred_score_thr: only boxes scoring above it are drawn (all are
-                returned).
-            show: show the drawing in a window.
+            **options: keyword-only, as :meth:`_localize`: ``batch_size``
+                (images per forward pass, 1), ``out_dir`` (draw the boxes
+                into ``{out_dir}/detection/``), ``pred_score_thr`` (only
+                boxes scoring above it are drawn, all are returned; 0.3),
+                ``show`` (show the drawing in a window).
 
         Returns:
             UPv2DataSample | list[UPv2DataSample]: ``pred_instances`` with
@@ -197,19 +193,12 @@ class UniPerceiverInferencer(UPv2BaseInferencer):
             proposals x classes). A model without a detection head answers
             with its instance segmentation head's boxes.
         """
-        preds, _ = self._families['detection'](
-            'detection', imgs, classes, batch_size,
-            dict(out_dir=out_dir, pred_score_thr=pred_score_thr, show=show))
-        return self._finish(imgs, preds)
+        return self._localize('detection', imgs, classes, **options)
 
     def segment(self,
                 imgs: InputsType,
                 classes: Optional[ClassNames] = None,
-                *,
-                batch_size: int = 1,
-                out_dir: Optional[str] = None,
-                pred_score_thr: float = 0.3,
-                show: bool = False) -> PredType:
+                **options: Any) -> PredType:
         """Instance segmentation with any class names.
 
         Args: as :meth:`detect` (drawings in ``{out_dir}/
@@ -222,8 +211,38 @@ class UniPerceiverInferencer(UPv2BaseInferencer):
             :func:`~mmupv2.models.tasks.mask_paste.decode_rle_masks` (or
             ``pycocotools.mask.decode``) gives the (N, H, W) bool masks.
         """
-        preds, _ = self._families['instance_segmentation'](
-            'instance_segmentation', imgs, classes, batch_size,
+        return self._localize('instance_segmentation', imgs, classes,
+                              **options)
+
+    def _localize(self,
+                  task: str,
+                  imgs: InputsType,
+                  classes: Optional[ClassNames] = None,
+                  *,
+                  batch_size: int = 1,
+                  out_dir: Optional[str] = None,
+                  pred_score_thr: float = 0.3,
+                  show: bool = False) -> PredType:
+        """What :meth:`detect` and :meth:`segment` run for ``task``
+        (``'detection'`` / ``'instance_segmentation'``).
+
+        Args:
+            task: the localization task.
+            imgs: image(s), see the class docstring.
+            classes: class names for this call; None: the defaults.
+            batch_size: images per forward pass.
+            out_dir: draw into ``{out_dir}/{task}/``.
+            pred_score_thr: only instances scoring above it are drawn.
+            show: show the drawing in a window.
+
+        Returns:
+            UPv2DataSample | list[UPv2DataSample]: see :meth:`detect`.
+
+        Raises:
+            TypeError: an option that is not one of the above.
+        """
+        preds, _ = self._families[task](
+            task, imgs, classes, batch_size,
             dict(out_dir=out_dir, pred_score_thr=pred_score_thr, show=show))
         return self._finish(imgs, preds)
 

@@ -1,13 +1,71 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-"""Write benchmark results into ``docs/benchmark.md`` one section at a time,
-so each benchmark script updates its own table and leaves the others."""
+"""What the benchmark scripts share: their common options, timing
+variants in turn, and writing results into ``docs/benchmark.md`` one
+section at a time, so each script updates its own table and leaves the
+others."""
+import argparse
 import datetime
 import os.path as osp
 import platform
 import re
-from typing import List, Sequence
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+
+def parse_benchmark_args(parser: argparse.ArgumentParser,
+                         repeats: int,
+                         argv: Optional[List[str]] = None
+                         ) -> argparse.Namespace:
+    """Add ``--repeats`` (default ``repeats``), ``--threads`` (for
+    ``torch.set_num_threads``; default torch's) and ``--write`` (the
+    markdown file to update) to a benchmark's ``parser``, parse, and set
+    the threads.
+
+    Returns:
+        argparse.Namespace: the parsed arguments.
+    """
+    parser.add_argument('--repeats', type=int, default=repeats)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--write', default=None,
+                        help='markdown file to update (docs/benchmark.md)')
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def time_in_turn(fns: Dict[str, Callable[[], object]],
+                 repeats: int,
+                 warmup: int = 1) -> Dict[str, Tuple[float, float]]:
+    """Time the functions in turn, round after round, so that load from
+    other processes hits all alike; the first ``warmup`` rounds are not
+    counted.
+
+    Args:
+        fns: ``{name: function}``; the first is the baseline.
+        repeats: measured rounds.
+        warmup: rounds run before.
+
+    Returns:
+        dict: per name, the median time (s) and the median per-round ratio
+        of its time to the first function's (< 1: faster than it).
+    """
+    times = {name: [] for name in fns}
+    for i in range(warmup + repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    base = times[next(iter(fns))]
+    return {
+        name: (statistics.median(ts),
+               statistics.median(t / b for t, b in zip(ts, base)))
+        for name, ts in times.items()
+    }
 
 
 def markdown_table(header: Sequence[str], rows: List[Sequence]) -> str:

@@ -116,6 +116,55 @@ def test_384_changes_only_the_resizing():
             assert '384' not in str(pipe224) and '224' not in str(pipe384)
 
 
+#: Training entries of the data set files: file -> {variable: the top-level
+#: loader of each entry, as ``(loader key, source)``; source None: a single
+#: loader}.
+ENTRIES = {
+    'cls_caption_retrieval': dict(
+        classification_entries=dict(
+            imagenet=('imagenet_train_dataloader', None)),
+        yfcc_caption_entries=dict(
+            yfcc_caption=('pairs_caption_dataloaders', 'yfcc')),
+        captioning_entries=dict(
+            cc12m_caption=('pairs_caption_dataloaders', 'cc12m'),
+            cc3m_caption=('pairs_caption_dataloaders', 'cc3m'),
+            vg_caption=('pairs_caption_dataloaders', 'vg'),
+            coco_caption=('coco_caption_train_dataloader', None),
+            sbu_caption=('pairs_caption_dataloaders', 'sbu')),
+        yfcc_retrieval_entries=dict(
+            yfcc_retrieval=('pairs_retrieval_dataloaders', 'yfcc')),
+        retrieval_entries=dict(
+            cc12m_retrieval=('pairs_retrieval_dataloaders', 'cc12m'),
+            cc3m_retrieval=('pairs_retrieval_dataloaders', 'cc3m'),
+            vg_retrieval=('pairs_retrieval_dataloaders', 'vg'),
+            coco_retrieval=('coco_retrieval_train_dataloader', None),
+            sbu_retrieval=('pairs_retrieval_dataloaders', 'sbu'))),
+    'coco_instance': dict(
+        detection_entries=dict(coco=('coco_det_train_dataloader', None)),
+        instance_segmentation_entries=dict(
+            coco=('coco_train_dataloader', None))),
+    'books_wiki': dict(
+        mlm_entries=dict(books_wiki=('books_wiki_train_dataloader', None))),
+}
+ENTRIES['cls_caption_retrieval_384'] = ENTRIES['cls_caption_retrieval']
+
+
+@pytest.mark.parametrize('file', sorted(ENTRIES))
+def test_training_entries_hold_the_file_loaders(file):
+    """The MultiTaskLoop entries of a data set file: s_k and w_k, and the
+    training loader of the same file (at 384 the 384 one)."""
+    cfg = Config.fromfile(osp.join(BASE, f'{file}.py'))
+    for var, entries in ENTRIES[file].items():
+        assert list(cfg[var]) == list(entries), var
+        for name, (key, source) in entries.items():
+            entry = cfg[var][name]
+            assert set(entry) == {'sampling_ratio', 'loss_weight',
+                                  'dataloader'}, name
+            assert 0 < entry.sampling_ratio < 1 and entry.loss_weight > 0
+            loader = cfg[key] if source is None else cfg[key][source]
+            assert entry.dataloader == loader, name
+
+
 def test_evaluators_build():
     init_default_scope('mmupv2')
     for file, key in (('cls_caption_retrieval', 'imagenet_val_evaluator'),

@@ -10,14 +10,16 @@ the median of the per-round time ratios is the figure of merit (target
         [--repeats 7] [--write docs/benchmark.md]
 """
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 
 from mmupv2.engine.optimizers import MTAdamW
-from mmupv2.utils.benchmark_table import write_section
+from mmupv2.utils.benchmark_table import (
+    parse_benchmark_args,
+    time_in_turn,
+    write_section,
+)
 
 
 def build_model(params_m: float) -> nn.Module:
@@ -30,51 +32,31 @@ def build_model(params_m: float) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def time_step(optimizer) -> float:
-    if isinstance(optimizer, MTAdamW):
-        optimizer.set_task(sampling_ratio=0.3, scale=1.0)
-    start = time.perf_counter()
-    optimizer.step()
-    return time.perf_counter() - start
-
-
-def time_alternating(optimizers: dict, params, grads, repeats: int,
-                     warmup: int = 2) -> dict:
+def time_steps(optimizers: dict, params, grads, repeats: int,
+               warmup: int = 2) -> dict:
     """Median step time of each optimizer and the median of the per-round
-    ratios to the first one. The optimizers step in turn, round after
-    round, so that load from other processes hits both alike."""
+    ratios to the first one, all stepping in turn on the fixed ``grads``
+    (MTAdamW as a task sampled with s_k = 0.3)."""
     for p, g in zip(params, grads):
         p.grad = g
-    times = {name: [] for name in optimizers}
-    for i in range(warmup + repeats):
-        for name, opt in optimizers.items():
-            elapsed = time_step(opt)
-            if i >= warmup:
-                times[name].append(elapsed)
-    base = next(iter(optimizers))
-    return {
-        name: (statistics.median(ts),
-               statistics.median(t / b for t, b in zip(ts, times[base])))
-        for name, ts in times.items()
-    }
+    for opt in optimizers.values():
+        if isinstance(opt, MTAdamW):
+            opt.set_task(sampling_ratio=0.3, scale=1.0)  # kept until reset
+    return time_in_turn({name: opt.step
+                         for name, opt in optimizers.items()}, repeats,
+                        warmup)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--params-m', type=float, default=100)
-    parser.add_argument('--repeats', type=int, default=7)
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--write', default=None,
-                        help='markdown file to update (docs/benchmark.md)')
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_benchmark_args(parser, repeats=7)
     torch.manual_seed(0)
     model = build_model(args.params_m)
     params = list(model.parameters())
     n_params = sum(p.numel() for p in params)
     grads = [torch.randn_like(p) for p in params]
-    results = time_alternating(
+    results = time_steps(
         {
             'torch.optim.AdamW(foreach=True)':
             torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4,

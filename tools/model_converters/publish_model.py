@@ -32,6 +32,7 @@ import torch
 from mmengine.logging import print_log
 
 from mmupv2.utils import load_checkpoint
+from mmupv2.utils.cli import add_trust_checkpoint
 
 DEFAULT_SAVE_KEYS = ('meta', 'state_dict')
 #: Python types torch's weights-only unpickler reads as they are.
@@ -52,12 +53,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=str,
         default=list(DEFAULT_SAVE_KEYS),
         help='keys to save in the published checkpoint')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='read IN_FILE with torch.load(weights_only=False): it may run '
-        'code stored in the file; only for files you trust (see '
-        'docs/checkpoints.md)')
+    add_trust_checkpoint(parser, 'IN_FILE')
     return parser.parse_args(argv)
 
 

@@ -16,3 +16,9 @@ books_wiki_train_dataloader = dict(
         ann_file='train.txt',
         min_chars=16,
         pipeline=mlm_pipeline))
+
+# the MultiTaskLoop entry (Table 8: s_k 0.05, w_k 0.5)
+mlm_entries = dict(
+    books_wiki=dict(
+        sampling_ratio=0.05, loss_weight=0.5,
+        dataloader=books_wiki_train_dataloader))

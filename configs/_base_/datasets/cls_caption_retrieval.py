@@ -145,3 +145,53 @@ flickr30k_test_dataloader = dict(
     _test_loader, batch_size=32,
     dataset=dict(_flickr30k, pipeline=text_image_test_pipeline))
 flickr30k_evaluator = coco_retrieval_evaluator
+
+# ----------------------------------------------------------------- entries
+# MultiTaskLoop entries of these loaders, by task: Table 8's sampling
+# weight s_k and scaling factor w_k of each data set. YFCC stands apart:
+# the ResNet-50 ablations train without it. A config composes them, e.g.
+# ``train_dataloader = dict(**_base_.classification_entries, ...)``.
+classification_entries = dict(
+    imagenet=dict(
+        sampling_ratio=0.1, loss_weight=1.0,
+        dataloader=imagenet_train_dataloader))
+yfcc_caption_entries = dict(
+    yfcc_caption=dict(
+        sampling_ratio=0.09831, loss_weight=0.16385,
+        dataloader=pairs_caption_dataloaders['yfcc']))
+captioning_entries = dict(
+    cc12m_caption=dict(
+        sampling_ratio=0.08514, loss_weight=0.1419,
+        dataloader=pairs_caption_dataloaders['cc12m']),
+    cc3m_caption=dict(
+        sampling_ratio=0.04428, loss_weight=0.0738,
+        dataloader=pairs_caption_dataloaders['cc3m']),
+    vg_caption=dict(
+        sampling_ratio=0.02973, loss_weight=0.04955,
+        dataloader=pairs_caption_dataloaders['vg']),
+    coco_caption=dict(
+        sampling_ratio=0.0192, loss_weight=0.032,
+        dataloader=coco_caption_train_dataloader),
+    sbu_caption=dict(
+        sampling_ratio=0.02328, loss_weight=0.0388,
+        dataloader=pairs_caption_dataloaders['sbu']))
+yfcc_retrieval_entries = dict(
+    yfcc_retrieval=dict(
+        sampling_ratio=0.09831, loss_weight=0.3277,
+        dataloader=pairs_retrieval_dataloaders['yfcc']))
+retrieval_entries = dict(
+    cc12m_retrieval=dict(
+        sampling_ratio=0.08514, loss_weight=0.2838,
+        dataloader=pairs_retrieval_dataloaders['cc12m']),
+    cc3m_retrieval=dict(
+        sampling_ratio=0.04428, loss_weight=0.1476,
+        dataloader=pairs_retrieval_dataloaders['cc3m']),
+    vg_retrieval=dict(
+        sampling_ratio=0.02973, loss_weight=0.0991,
+        dataloader=pairs_retrieval_dataloaders['vg']),
+    coco_retrieval=dict(
+        sampling_ratio=0.0192, loss_weight=0.064,
+        dataloader=coco_retrieval_train_dataloader),
+    sbu_retrieval=dict(
+        sampling_ratio=0.02328, loss_weight=0.0776,
+        dataloader=pairs_retrieval_dataloaders['sbu']))

@@ -1,8 +1,8 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 # The data sets of cls_caption_retrieval.py at 384 x 384 (Swin): the same
 # loaders, names and batch sizes; only the resizing steps of the four
-# pipelines change. Each loader below is an override that merges into the
-# 224 loader of the same name and replaces its pipeline.
+# pipelines change. Each loader (and training entry) below is an override
+# that merges into the 224 one of the same name and replaces its pipeline.
 
 _base_ = ['./cls_caption_retrieval.py']
 
@@ -41,3 +41,13 @@ text_image_test_pipeline = [
 _test = dict(dataset=dict(pipeline=text_image_test_pipeline))
 coco_caption_test_dataloader = coco_retrieval_test_dataloader = _test
 flickr30k_test_dataloader = _test
+
+# The training entries (Table 8) hold the loaders: the same overrides
+classification_entries = dict(
+    imagenet=dict(dataloader=imagenet_train_dataloader))
+captioning_entries = dict.fromkeys(_base_.captioning_entries,
+                                   dict(dataloader=_train))
+retrieval_entries = dict.fromkeys(_base_.retrieval_entries,
+                                  dict(dataloader=_train))
+yfcc_caption_entries = dict(yfcc_caption=dict(dataloader=_train))
+yfcc_retrieval_entries = dict(yfcc_retrieval=dict(dataloader=_train))

@@ -76,3 +76,12 @@ coco_det_train_dataloader = dict(
 coco_det_val_dataloader = dict(
     _coco_val_loader, dataset=dict(_coco_val, task='detection'))
 coco_det_val_evaluator = dict(coco_val_evaluator, metric='bbox')
+
+# MultiTaskLoop entries (Table 8: s_k 0.25, w_k 1.0): COCO for detection
+# alone (the ablations) and for instance segmentation (with detection)
+detection_entries = dict(
+    coco=dict(
+        sampling_ratio=0.25, loss_weight=1.0,
+        dataloader=coco_det_train_dataloader))
+instance_segmentation_entries = dict(
+    coco=dict(detection_entries['coco'], dataloader=coco_train_dataloader))

@@ -9,12 +9,7 @@ max_iters = 150000
 
 train_cfg = dict(max_iters=max_iters)
 
+# the 200k schedule's step, ending with the run and decaying at 120k
 param_scheduler = [
-    dict(
-        type='MultiStepLR',
-        by_epoch=False,
-        begin=0,
-        end=max_iters,
-        milestones=[120000],
-        gamma=0.1)
+    dict(_base_.param_scheduler[0], end=max_iters, milestones=[120000])
 ]

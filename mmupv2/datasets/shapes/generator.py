@@ -22,7 +22,7 @@ byte-identical files.
 import json
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -79,18 +79,28 @@ def generate_split(out_dir: str, split: str, num_images: int, seed: int,
     return records
 
 
-def _coco_instances(records: List[Dict], img_size: int) -> Dict:
+def _coco_images_annotations(
+        records: List[Dict], img_size: int,
+        items: Callable[[Dict], Iterable[Dict]]) -> Tuple[List, List]:
+    """COCO ``images`` (one per record) and ``annotations`` (one per dict
+    ``items(record)`` yields, with ``id`` from 1 and ``image_id``)."""
     images, annotations = [], []
     for rec in records:
         images.append(
             dict(id=rec['id'], file_name=rec['file_name'], height=img_size,
                  width=img_size))
-        for obj in rec['objects']:
+        for item in items(rec):
             annotations.append(
-                dict(id=len(annotations) + 1, image_id=rec['id'],
-                     category_id=SHAPES.index(obj.shape) + 1,
-                     bbox=obj.bbox, area=obj.area, iscrowd=0,
-                     segmentation=_rle(obj.mask)))
+                dict(id=len(annotations) + 1, image_id=rec['id'], **item))
+    return images, annotations
+
+
+def _coco_instances(records: List[Dict], img_size: int) -> Dict:
+    images, annotations = _coco_images_annotations(
+        records, img_size, lambda rec: (
+            dict(category_id=SHAPES.index(obj.shape) + 1, bbox=obj.bbox,
+                 area=obj.area, iscrowd=0, segmentation=_rle(obj.mask))
+            for obj in rec['objects']))
     categories = [
         dict(id=i + 1, name=name, supercategory='shape')
         for i, name in enumerate(SHAPES)
@@ -102,15 +112,9 @@ def _coco_instances(records: List[Dict], img_size: int) -> Dict:
 
 
 def _coco_captions(records: List[Dict], img_size: int) -> Dict:
-    images, annotations = [], []
-    for rec in records:
-        images.append(
-            dict(id=rec['id'], file_name=rec['file_name'], height=img_size,
-                 width=img_size))
-        for cap in rec['captions']:
-            annotations.append(
-                dict(id=len(annotations) + 1, image_id=rec['id'],
-                     caption=cap))
+    images, annotations = _coco_images_annotations(
+        records, img_size,
+        lambda rec: (dict(caption=cap) for cap in rec['captions']))
     return dict(images=images, annotations=annotations)
 
 
