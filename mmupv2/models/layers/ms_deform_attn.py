@@ -100,12 +100,33 @@ def multi_scale_deformable_attn(value: Tensor,
         Tensor: (B, Q, num_heads * C).
     """
     if select_ms_deform_attn_kernel(value.device) == CUDA_KERNEL:
-        return MultiScaleDeformableAttnFunction.apply(
-            value, spatial_shapes, level_start_index, sampling_locations,
-            attention_weights, im2col_step)
+        return _cuda_kernel(value, spatial_shapes, level_start_index,
+                            sampling_locations, attention_weights,
+                            im2col_step)
     return multi_scale_deformable_attn_pytorch(value, spatial_shapes,
                                                sampling_locations,
                                                attention_weights)
+
+
+def _cuda_kernel(value: Tensor, spatial_shapes: Tensor,
+                 level_start_index: Tensor, sampling_locations: Tensor,
+                 attention_weights: Tensor, im2col_step: int) -> Tensor:
+    """mmcv's CUDA kernel, in fp32 unless all three float inputs are fp32
+    or all fp16: it is compiled for float and half only (no bf16) and
+    needs one dtype, while bf16 autocast hands it bf16 values and fp32
+    locations. The output keeps the value's dtype."""
+    floats = (value, sampling_locations, attention_weights)
+    dtypes = {t.dtype for t in floats}
+    if len(dtypes) == 1 and dtypes <= {torch.float32, torch.float16}:
+        return MultiScaleDeformableAttnFunction.apply(
+            value, spatial_shapes, level_start_index, sampling_locations,
+            attention_weights, im2col_step)
+    with torch.autocast(device_type='cuda', enabled=False):
+        out = MultiScaleDeformableAttnFunction.apply(
+            value.float(), spatial_shapes, level_start_index,
+            sampling_locations.float(), attention_weights.float(),
+            im2col_step)
+    return out.to(value.dtype)
 
 
 @MODELS.register_module()
