@@ -56,7 +56,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     # enable automatic-mixed-precision training
     if args.amp is True:
-        if cfg.optim_wrapper.get('type') == 'DeepSpeedOptimWrapper':
+        if cfg.optim_wrapper.get('type') in ('DeepSpeedOptimWrapper',
+                                             'MultiTaskDeepSpeedOptimWrapper'):
             raise ValueError(
                 '--amp sets optim_wrapper.type=AmpOptimWrapper, which '
                 "DeepSpeed does not use; set strategy.fp16=dict(enabled=True)"

@@ -132,14 +132,14 @@ def test_deepspeed_config(tmp_path):
     cfg = Config.fromfile(osp.join(STRATEGIES, 'deepspeed.py'))
     assert cfg.runner_type == 'FlexibleRunner'
     assert cfg.strategy.type == 'DeepSpeedStrategy'
-    assert cfg.optim_wrapper.type == 'DeepSpeedOptimWrapper'
+    assert cfg.optim_wrapper.type == 'MultiTaskDeepSpeedOptimWrapper'
     assert cfg.strategy.zero_optimization.stage == 2
     assert cfg.strategy.config.zero_allow_untested_optimizer is True
     assert cfg.strategy.bf16.enabled is True
     assert cfg.strategy.inputs_to_half == ['inputs']
     # it merges into a multi-task config as a base would
     merged = _toy_with('deepspeed.py', str(tmp_path))
-    assert merged.optim_wrapper.type == 'DeepSpeedOptimWrapper'
+    assert merged.optim_wrapper.type == 'MultiTaskDeepSpeedOptimWrapper'
     assert merged.optim_wrapper.optimizer.type == 'MTAdamW'
 
 

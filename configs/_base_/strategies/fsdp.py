@@ -5,9 +5,11 @@
 # config's OptimWrapper (AmpOptimWrapper with --amp, sharded grad scaler);
 # `use_orig_params=True` keeps the per-parameter groups of paramwise_cfg and
 # MT-AdamW. 'full' state dicts are gathered on rank 0, so the checkpoints
-# load into a plain Runner (tools/test.py) as any other. With MTAdamW set
-# optim_wrapper.optimizer.sharded_grads=True: each rank holds a gradient
-# shard, and the global norm must sum over ranks.
+# load into a plain Runner (tools/test.py) as any other. MTAdamW's
+# `sharded_grads` (each rank holds a gradient shard, the global norm sums
+# over ranks) is set by MultiTaskLoop from the wrapped model when training
+# starts: True for FULL_SHARD / SHARD_GRAD_OP, False for NO_SHARD (and on
+# one process); the hybrid strategies are refused.
 runner_type = 'FlexibleRunner'
 strategy = dict(
     type='FSDPStrategy',

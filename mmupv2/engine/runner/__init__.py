@@ -1,5 +1,7 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+from .grad_sharding import configure_grad_sharding
 from .log_processor import MultiTaskLogProcessor
+from .mixed_batch_sampler import MixedBatchSampler
 from .multi_task_loop import (
     MultiTaskBatch,
     MultiTaskDataloaders,
@@ -7,10 +9,18 @@ from .multi_task_loop import (
     TaskEntry,
 )
 from .multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
-from .task_schedule import normalise_ratios, scheduled_entry
+from .task_schedule import (
+    MixedSchedule,
+    default_mixed_batch_size,
+    mixed_shares,
+    normalise_ratios,
+    scheduled_entry,
+)
 
 __all__ = [
-    'MultiTaskBatch', 'MultiTaskDataloaders', 'MultiTaskLogProcessor',
-    'MultiTaskLoop', 'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry',
+    'MixedBatchSampler', 'MixedSchedule', 'MultiTaskBatch',
+    'MultiTaskDataloaders', 'MultiTaskLogProcessor', 'MultiTaskLoop',
+    'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry',
+    'configure_grad_sharding', 'default_mixed_batch_size', 'mixed_shares',
     'normalise_ratios', 'scheduled_entry'
 ]

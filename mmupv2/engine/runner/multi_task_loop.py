@@ -6,8 +6,10 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Dict, Iterator, List, Optional, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+import torch
+from mmengine._strategy.deepspeed import MMDeepSpeedEngineWrapper
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner.loops import (
@@ -17,12 +19,21 @@ from mmengine.runner.loops import (
 from torch.utils.data import DataLoader
 
 from mmupv2.engine.hooks import DataOnlyCheckpointHook, RandomStateHook
-from mmupv2.engine.optimizers import MultiTaskOptimizer
+from mmupv2.engine.optimizers import (
+    MultiTaskDeepSpeedOptimWrapper,
+    MultiTaskOptimizer,
+    find_multi_task_optimizer,
+)
 from mmupv2.registry import LOOPS
 from mmupv2.utils.random_state import preserved_random_state
 
+from .grad_sharding import configure_grad_sharding
+from .mixed_batch_sampler import MixedBatchSampler
 from .task_schedule import (
+    MixedSchedule,
     check_sampling_ratio,
+    default_mixed_batch_size,
+    mixed_shares,
     normalise_ratios,
     scheduled_entry,
 )
@@ -50,16 +61,23 @@ class TaskEntry:
 
 @dataclass
 class MultiTaskBatch:
-    """What one iteration trains: one entry (unmixed) or all (mixed).
+    """What one iteration trains: one entry (unmixed) or the entries of a
+    mixed batch.
 
     Attributes:
         iteration: the iteration the batch was drawn for.
         entries: the entries of the iteration.
         batches: one collated batch per entry.
+        num_samples: mixed sampling: each entry's samples in the batch
+            (:math:`n_k`); ``None`` under unmixed sampling.
+        expected_samples: mixed sampling: each entry's expected samples per
+            step (:math:`\\lambda_k`); ``None`` under unmixed sampling.
     """
     iteration: int
     entries: List[TaskEntry]
     batches: List[dict]
+    num_samples: Optional[List[int]] = None
+    expected_samples: Optional[List[float]] = None
 
 
 class _MultiTaskDatasetView:
@@ -80,40 +98,73 @@ class MultiTaskDataloaders:
     Iterating it yields one :class:`MultiTaskBatch` per iteration, forever:
     under ``'unmixed'`` sampling the batch of the entry
     :func:`~mmupv2.engine.runner.task_schedule.scheduled_entry` picks for
-    ``(seed, iteration)``; under ``'mixed'`` a batch of every entry. Each
-    entry's loader is started on first use and restarted when exhausted (use
-    ``InfiniteSampler``). The seed is read on the first ``next()``, i.e.
-    after a checkpoint has been resumed.
+    ``(seed, iteration)``; under ``'mixed'`` one batch of every entry that
+    :class:`~mmupv2.engine.runner.task_schedule.MixedSchedule` gives
+    samples in that iteration, of that many samples (each entry's loader
+    draws them through its
+    :class:`~mmupv2.engine.runner.mixed_batch_sampler.MixedBatchSampler`).
+    Each entry's loader is started on first use and restarted when
+    exhausted (use ``InfiniteSampler``). The seed is read on the first
+    ``next()``, i.e. after a checkpoint has been resumed.
 
     Resume: set :attr:`start_iteration` first. The iterator then yields
     ``None`` for the iterations before it (mmengine's ``IterBasedTrainLoop``
     draws and discards that many items when it resumes) and advances each
-    entry's batch sampler past the batches the entry gave in those
-    iterations *without loading them*. With ``InfiniteSampler`` (whose index
-    stream persists across ``iter()``) the samples after resume are exactly
-    those of an uninterrupted run; see :meth:`_start`.
+    entry's sampler past the samples the entry gave in those iterations
+    *without loading them*. With ``InfiniteSampler`` (whose index stream
+    persists across ``iter()``) the samples after resume are exactly those
+    of an uninterrupted run; see :meth:`_start`.
 
     For the Runner: ``dataset.metainfo`` is ``{entry name: metainfo}`` (saved
     in checkpoints as ``dataset_meta``), ``len()`` the sum of the entries'
     lengths (the loop is iteration-based; epochs have no meaning here).
+
+    Args:
+        entries: the entries.
+        sampling: ``'unmixed'`` or ``'mixed'``.
+        seed: returns the schedule seed (called when iteration starts).
+        mixed_batch_size: ``'mixed'``: samples per rank and iteration;
+            ``None``: ``default_mixed_batch_size`` of the entries' ``s_k``
+            and batch sizes (:math:`\\sum_k s_k b_k`, rounded).
     """
 
-    def __init__(self, entries: List[TaskEntry], sampling: str,
-                 seed: Callable[[], int]) -> None:
+    def __init__(self,
+                 entries: List[TaskEntry],
+                 sampling: str,
+                 seed: Callable[[], int],
+                 mixed_batch_size: Optional[int] = None) -> None:
         self.entries = entries
         self.sampling = sampling
         self._seed = seed
         self.dataset = _MultiTaskDatasetView(entries)
         self.start_iteration = 0
+        self.mixed_shares: Optional[List[float]] = None
+        self.mixed_batch_size: Optional[int] = None
+        if sampling == 'mixed':
+            ratios = [e.sampling_ratio for e in entries]
+            sizes = []
+            for e in entries:
+                sampler = e.dataloader.batch_sampler
+                if not isinstance(sampler, MixedBatchSampler):
+                    raise TypeError(
+                        f"MultiTaskLoop: sampling='mixed' needs entry "
+                        f"'{e.name}' to draw through a MixedBatchSampler "
+                        f'(got {type(sampler).__name__}); give its '
+                        'dataloader as a config dict, the loop adds it')
+                sizes.append(sampler.batch_size)
+            self.mixed_shares = mixed_shares(ratios, sizes)
+            self.mixed_batch_size = (
+                default_mixed_batch_size(ratios, sizes)
+                if mixed_batch_size is None else int(mixed_batch_size))
 
     def __len__(self) -> int:
         return sum(len(e.dataloader) for e in self.entries)
 
-    def _chosen(self, seed: int, iteration: int) -> List[int]:
-        if self.sampling == 'unmixed':
-            ratios = [e.sampling_ratio for e in self.entries]
-            return [scheduled_entry(seed, iteration, ratios)]
-        return list(range(len(self.entries)))
+    def mixed_schedule(self, seed: int) -> MixedSchedule:
+        """The mixed schedule of ``seed`` (``sampling='mixed'`` only)."""
+        if self.sampling != 'mixed':
+            raise RuntimeError("mixed_schedule: sampling is not 'mixed'")
+        return MixedSchedule(self.mixed_shares, self.mixed_batch_size, seed)
 
     @staticmethod
     def _start(loader: DataLoader,
@@ -125,6 +176,7 @@ class MultiTaskDataloaders:
         indices are drawn from the sampler's persistent index stream without
         loading any sample; otherwise (a finite sampler, a custom batch
         sampler) the batches are drawn and discarded, as mmengine does.
+        (A :class:`MixedBatchSampler` skips its indices itself.)
         """
         # Nothing here moves the generators training draws from (torch's
         # CPU one, numpy's, Python's, the loader's own): starting an
@@ -144,25 +196,53 @@ class MultiTaskDataloaders:
             return iterator
 
     def __iter__(self) -> Iterator[Optional[MultiTaskBatch]]:
+        if self.sampling == 'mixed':
+            return self._iter_mixed()
+        return self._iter_unmixed()
+
+    def _iter_unmixed(self) -> Iterator[Optional[MultiTaskBatch]]:
         seed = self._seed()
         start = self.start_iteration
+        ratios = [e.sampling_ratio for e in self.entries]
         done = [0] * len(self.entries)  # batches given before ``start``
         for iteration in range(start):
-            for k in self._chosen(seed, iteration):
-                done[k] += 1
+            done[scheduled_entry(seed, iteration, ratios)] += 1
             yield None  # discarded by IterBasedTrainLoop's resume
         iterators: Dict[int, _InfiniteDataloaderIterator] = {}
         iteration = start
         while True:
-            chosen = self._chosen(seed, iteration)
+            k = scheduled_entry(seed, iteration, ratios)
+            if k not in iterators:
+                iterators[k] = self._start(self.entries[k].dataloader,
+                                           done[k])
+            yield MultiTaskBatch(iteration, [self.entries[k]],
+                                 [next(iterators[k])])
+            iteration += 1
+
+    def _iter_mixed(self) -> Iterator[Optional[MultiTaskBatch]]:
+        schedule = self.mixed_schedule(self._seed())
+        start = self.start_iteration
+        done = schedule.counts_before(start)  # samples given before start
+        for _ in range(start):
+            yield None  # discarded by IterBasedTrainLoop's resume
+        for k, entry in enumerate(self.entries):
+            entry.dataloader.batch_sampler.start(
+                schedule.sizes(k, start), skip=done[k])
+        expected = schedule.expected
+        iterators: Dict[int, _InfiniteDataloaderIterator] = {}
+        iteration = start
+        while True:
+            counts = schedule.counts(iteration)
+            chosen = [k for k, n in enumerate(counts) if n]
             batches = []
             for k in chosen:
                 if k not in iterators:
-                    iterators[k] = self._start(self.entries[k].dataloader,
-                                               done[k])
+                    iterators[k] = self._start(self.entries[k].dataloader, 0)
                 batches.append(next(iterators[k]))
             yield MultiTaskBatch(iteration,
-                                 [self.entries[k] for k in chosen], batches)
+                                 [self.entries[k] for k in chosen], batches,
+                                 [counts[k] for k in chosen],
+                                 [expected[k] for k in chosen])
             iteration += 1
 
 
@@ -207,10 +287,27 @@ class MultiTaskLoop(IterBasedTrainLoop):
           :class:`~mmupv2.engine.optimizers.MultiTaskOptimizer`
           (MT-AdamW); otherwise (plain AdamW, the ablation) it multiplies
           the loss by :math:`\\omega_k`.
-        - ``'mixed'`` (Table 4's baseline): every entry in every iteration;
-          the losses, weighted by :math:`\\omega_k`, are back-propagated one
-          entry at a time (DDP synchronises on the last) and the optimizer
-          steps once, with ``set_task(1, 1)``.
+        - ``'mixed'`` (Table 4's baseline): every iteration is one batch
+          of ``mixed_batch_size`` samples per rank (default
+          :math:`\\sum_k s_k b_k`, the expected per-rank batch of an unmixed
+          iteration), shared among the entries: entry :math:`k` holds
+          :math:`s_k` of the batch *capacity*, i.e. about
+          :math:`\\lambda_k = s_k b_k` samples (exactly
+          ``mixed_batch_size * s_k b_k / sum_j s_j b_j``, realised
+          deterministically, see
+          :class:`~mmupv2.engine.runner.task_schedule.MixedSchedule`), on
+          every rank. Over a run each entry gets the samples it would get
+          unmixed, at the same expected sample compute per iteration.
+          With a ``MultiTaskOptimizer`` each entry present is one *part* of
+          the update: its own backward, then
+          ``set_task(sampling_ratio=lambda_k / n_k, scale=w_k,
+          final=<last part>)`` and ``step()`` (MT-AdamW normalises each
+          task's gradient by its own norm; the update's expected moment
+          increments equal unmixed MT-AdamW's). Otherwise the loss is
+          Eq. 7's estimate :math:`\\sum_k (n_k / \\lambda_k) s_k \\omega_k
+          L_k`, one update (entries back-propagated one at a time, DDP
+          synchronising on the last; under DeepSpeed summed, one
+          backward). See ``docs/multi_task_training.md``.
 
     Resume: the iteration is restored by the Runner; the schedule being a
     function of the iteration, the same entries follow, and each loader's
@@ -234,6 +331,9 @@ class MultiTaskLoop(IterBasedTrainLoop):
         max_iters: total iterations.
         sampling: ``'unmixed'`` or ``'mixed'``.
         seed: schedule seed; ``None`` uses ``runner.seed``.
+        mixed_batch_size: ``'mixed'`` only: samples per rank and iteration
+            (the global batch is this times the number of ranks); ``None``:
+            :math:`\\sum_k s_k b_k` rounded.
         val_begin, val_interval, dynamic_intervals: as in
             ``IterBasedTrainLoop``.
     """
@@ -244,18 +344,28 @@ class MultiTaskLoop(IterBasedTrainLoop):
                  max_iters: int,
                  sampling: str = 'unmixed',
                  seed: Union[int, None] = None,
+                 mixed_batch_size: Optional[int] = None,
                  val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals=None) -> None:
         if sampling not in SAMPLING_MODES:
             raise ValueError(f'MultiTaskLoop: sampling must be one of '
                              f'{SAMPLING_MODES}, got {sampling!r}')
+        if mixed_batch_size is not None and (
+                sampling != 'mixed' or not isinstance(mixed_batch_size, int)
+                or mixed_batch_size < 1):
+            raise ValueError(
+                f'MultiTaskLoop: train_cfg.mixed_batch_size='
+                f"{mixed_batch_size!r} needs sampling='mixed' and a positive "
+                f'int (samples per rank and iteration); sampling is '
+                f'{sampling!r}')
         self.sampling = sampling
         self._schedule_seed = seed
         self._runner = runner  # build_entries needs it
         if not isinstance(dataloader, MultiTaskDataloaders):
             dataloader = MultiTaskDataloaders(
-                self.build_entries(dataloader), sampling, self._get_seed)
+                self.build_entries(dataloader), sampling, self._get_seed,
+                mixed_batch_size)
         super().__init__(runner, dataloader, max_iters, val_begin,
                          val_interval, dynamic_intervals)
         if not any(
@@ -300,6 +410,8 @@ class MultiTaskLoop(IterBasedTrainLoop):
             ratio = check_sampling_ratio(name,
                                          entry.get('sampling_ratio', 1.0))
             loader = entry['dataloader']
+            if isinstance(loader, dict) and self.sampling == 'mixed':
+                loader = self._with_mixed_batch_sampler(name, loader)
             if isinstance(loader, dict):
                 loader = self.runner.build_dataloader(
                     loader, seed=self.runner.seed,
@@ -324,10 +436,54 @@ class MultiTaskLoop(IterBasedTrainLoop):
             entries.append(TaskEntry(name, task, ratio, weight, loader))
         return entries
 
+    @staticmethod
+    def _with_mixed_batch_sampler(name: str, loader: Dict) -> Dict:
+        """The entry's loader config, batched by a
+        :class:`MixedBatchSampler`."""
+        if loader.get('batch_sampler') is not None:
+            raise ValueError(
+                f"MultiTaskLoop: train_dataloader['{name}'].dataloader."
+                f"batch_sampler={loader['batch_sampler']!r}: sampling='mixed' "
+                'draws variable-size batches with its own MixedBatchSampler; '
+                'remove the batch_sampler')
+        if not isinstance(loader.get('batch_size'), int):
+            raise ValueError(
+                f"MultiTaskLoop: train_dataloader['{name}'].dataloader needs "
+                "an int batch_size (b_k, its share of a mixed batch is "
+                's_k * b_k)')
+        return dict(loader, batch_sampler=dict(type=MixedBatchSampler))
+
     def run(self):
-        """Train; on resume, let the loaders skip what was trained."""
+        """Train (after :meth:`setup_optimizer`); on resume, let the loaders
+        skip what was trained."""
+        self.setup_optimizer()
         self.dataloader.start_iteration = self._iter
         return super().run()
+
+    def setup_optimizer(self) -> None:
+        """Fit the multi-task optimizer to the wrapped model, once the
+        runner or strategy has wrapped it.
+
+        - ``sharded_grads`` from the model wrapper
+          (:func:`~mmupv2.engine.runner.configure_grad_sharding`: FSDP
+          ``FULL_SHARD`` / ``SHARD_GRAD_OP`` set it, hybrid sharding and
+          ``sharded_grads=True`` under DDP are refused);
+        - mixed sampling with a multi-task optimizer is refused with
+          gradient accumulation (each part of a mixed update steps).
+        """
+        optim_wrapper = self.runner.optim_wrapper
+        task_optimizer = find_multi_task_optimizer(
+            getattr(optim_wrapper, 'optimizer', None))
+        configure_grad_sharding(self.runner.model, task_optimizer)
+        # OptimWrapper keeps `accumulative_counts` in a private attribute
+        counts = getattr(optim_wrapper, '_accumulative_counts', 1)
+        if self.sampling == 'mixed' and task_optimizer is not None and \
+                counts != 1:
+            raise ValueError(
+                f'MultiTaskLoop: optim_wrapper.accumulative_counts={counts} '
+                "with sampling='mixed' and a multi-task optimizer: every "
+                "entry of a mixed iteration steps the optimizer (a part of "
+                'the update); use accumulative_counts=1')
 
     def run_iter(self, data_batch: MultiTaskBatch) -> None:
         """Train one iteration on the entries of ``data_batch``."""
@@ -351,42 +507,111 @@ class MultiTaskLoop(IterBasedTrainLoop):
         Returns:
             dict: the log variables of every entry plus ``loss_<entry>``.
         """
+        optim_wrapper = self.runner.optim_wrapper
+        task_optimizer = find_multi_task_optimizer(optim_wrapper.optimizer)
+        if self.sampling == 'unmixed':
+            return self._train_unmixed(data_batch, task_optimizer)
+        if task_optimizer is not None:
+            return self._train_mixed_parts(data_batch, task_optimizer)
+        return self._train_mixed_eq7(data_batch)
+
+    def _entry_loss(self, batch: dict) -> Tuple[torch.Tensor, Dict]:
+        """The parsed loss and log variables of one entry's batch."""
         model = self.runner.model
         module = model.module if is_model_wrapper(model) else model
-        optim_wrapper = self.runner.optim_wrapper
-        optimizer = optim_wrapper.optimizer
-        balances = isinstance(optimizer, MultiTaskOptimizer)
-        unmixed = len(data_batch.entries) == 1 and self.sampling == 'unmixed'
-        log_vars: Dict[str, float] = {}
-        last = len(data_batch.entries) - 1
-        for i, (entry, batch) in enumerate(
-                zip(data_batch.entries, data_batch.batches)):
-            # DDP: synchronise gradients only on the last backward
-            sync = contextlib.nullcontext() if i == last or not hasattr(
-                model, 'no_sync') else model.no_sync()
-            with sync:
-                with optim_wrapper.optim_context(model):
-                    data = module.data_preprocessor(batch, True)
-                    losses = model(**data, mode='loss')
-                loss, entry_log = module.parse_losses(losses)
-                if not (balances and unmixed):
-                    loss = loss * entry.loss_weight
-                optim_wrapper.backward(optim_wrapper.scale_loss(loss))
-                if i != last:
-                    _uncount_backward(optim_wrapper)
-            log_vars.update(entry_log)
-            log_vars[f'loss_{entry.name}'] = entry_log['loss']
-        if balances:
-            entry = data_batch.entries[0]
-            if unmixed:
-                optimizer.set_task(
-                    sampling_ratio=entry.sampling_ratio,
-                    scale=entry.loss_weight)
+        with self.runner.optim_wrapper.optim_context(model):
+            data = module.data_preprocessor(batch, True)
+            if isinstance(model, MMDeepSpeedEngineWrapper):
+                # as MMDeepSpeedEngineWrapper.train_step: the engine runs
+                # the forward, on inputs cast to its precision
+                losses = model.model(
+                    **model._cast_inputs_half(data), mode='loss')
             else:
-                optimizer.set_task(sampling_ratio=1.0, scale=1.0)
+                losses = model(**data, mode='loss')
+        return module.parse_losses(losses)
+
+    def _update(self) -> None:
+        optim_wrapper = self.runner.optim_wrapper
         if optim_wrapper.should_update():
             optim_wrapper.step()
             optim_wrapper.zero_grad()
+
+    def _train_unmixed(
+            self, data_batch: MultiTaskBatch,
+            task_optimizer: Optional[MultiTaskOptimizer]) -> Dict[str, float]:
+        """One entry: MT-AdamW gets ``set_task(s_k, w_k)``; a plain
+        optimizer the loss times ``w_k``."""
+        optim_wrapper = self.runner.optim_wrapper
+        entry, batch = data_batch.entries[0], data_batch.batches[0]
+        loss, log_vars = self._entry_loss(batch)
+        if task_optimizer is None:
+            loss = loss * entry.loss_weight
+        optim_wrapper.backward(optim_wrapper.scale_loss(loss))
+        if task_optimizer is not None:
+            task_optimizer.set_task(
+                sampling_ratio=entry.sampling_ratio, scale=entry.loss_weight)
+        self._update()
+        log_vars[f'loss_{entry.name}'] = log_vars['loss']
+        return log_vars
+
+    def _train_mixed_parts(
+            self, data_batch: MultiTaskBatch,
+            task_optimizer: MultiTaskOptimizer) -> Dict[str, float]:
+        """A mixed batch with a multi-task optimizer: one part of the update
+        per entry, each with its own backward and ``step()``."""
+        optim_wrapper = self.runner.optim_wrapper
+        log_vars: Dict[str, float] = {}
+        last = len(data_batch.entries) - 1
+        for i, (entry, batch, n, expected) in enumerate(
+                zip(data_batch.entries, data_batch.batches,
+                    data_batch.num_samples, data_batch.expected_samples)):
+            loss, entry_log = self._entry_loss(batch)
+            optim_wrapper.backward(optim_wrapper.scale_loss(loss))
+            if i != last:
+                _uncount_backward(optim_wrapper)
+            task_optimizer.set_task(
+                sampling_ratio=expected / n, scale=entry.loss_weight,
+                final=i == last)
+            optim_wrapper.step()
+            optim_wrapper.zero_grad()
+            log_vars.update(entry_log)
+            log_vars[f'loss_{entry.name}'] = entry_log['loss']
+        return log_vars
+
+    def _train_mixed_eq7(self,
+                         data_batch: MultiTaskBatch) -> Dict[str, float]:
+        """A mixed batch with a plain optimizer: one update on
+        ``sum_k (n_k / lambda_k) s_k w_k L_k``."""
+        model = self.runner.model
+        optim_wrapper = self.runner.optim_wrapper
+        # DeepSpeed reduces gradients in every backward (no no_sync under
+        # ZeRO-2): one backward of the sum
+        at_once = isinstance(optim_wrapper, MultiTaskDeepSpeedOptimWrapper)
+        log_vars: Dict[str, float] = {}
+        total = None
+        last = len(data_batch.entries) - 1
+        for i, (entry, batch, n, expected) in enumerate(
+                zip(data_batch.entries, data_batch.batches,
+                    data_batch.num_samples, data_batch.expected_samples)):
+            weight = n / expected * entry.sampling_ratio * entry.loss_weight
+            # DDP: synchronise gradients only on the last backward
+            sync = contextlib.nullcontext() if at_once or i == last or \
+                not hasattr(model, 'no_sync') else model.no_sync()
+            with sync:
+                loss, entry_log = self._entry_loss(batch)
+                if at_once:
+                    total = loss * weight if total is None else \
+                        total + loss * weight
+                else:
+                    optim_wrapper.backward(
+                        optim_wrapper.scale_loss(loss * weight))
+                    if i != last:
+                        _uncount_backward(optim_wrapper)
+            log_vars.update(entry_log)
+            log_vars[f'loss_{entry.name}'] = entry_log['loss']
+        if at_once:
+            optim_wrapper.backward(optim_wrapper.scale_loss(total))
+        self._update()
         return log_vars
 
 
@@ -398,7 +623,8 @@ def _uncount_backward(optim_wrapper: OptimWrapper) -> None:
     drives ``should_update``, ``should_sync`` and ``scale_loss`` under
     gradient accumulation). mmengine offers no public way to run several
     backward passes as one step, so this undoes the count of the private
-    ``_inner_count`` that every optim wrapper (``AmpOptimWrapper``
-    included) increments.
+    ``_inner_count`` that every ``OptimWrapper`` (``AmpOptimWrapper``
+    included) increments; DeepSpeed's wrapper keeps no count.
     """
-    optim_wrapper._inner_count -= 1
+    if hasattr(optim_wrapper, '_inner_count'):
+        optim_wrapper._inner_count -= 1

@@ -24,19 +24,30 @@ def reference_step(params, grads, states, step, lrs, s_k, w_k, betas, eps,
         p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
 
 
-def test_matches_formula_float64():
+SHAPES = [(5, 3), (7, ), (2, 2, 2)]
+LRS = [1e-2, 1e-2, 3e-3]  # two groups, different lr
+
+
+def two_groups_float64():
+    """(optimizer, its parameters, reference copies, reference states):
+    MT-AdamW over float64 parameters of :data:`SHAPES` in two groups with
+    the lrs :data:`LRS` (betas 0.9/0.99, eps 1e-8, weight decay 0.05)."""
     torch.manual_seed(0)
-    shapes = [(5, 3), (7, ), (2, 2, 2)]
-    params = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    params = [torch.randn(s, dtype=torch.float64) for s in SHAPES]
     ref = [p.clone() for p in params]
     opt_params = [nn.Parameter(p.clone()) for p in params]
-    lrs = [1e-2, 1e-2, 3e-3]  # two groups, different lr
     opt = MTAdamW([
-        dict(params=opt_params[:2], lr=1e-2),
-        dict(params=opt_params[2:], lr=3e-3)
+        dict(params=opt_params[:2], lr=LRS[0]),
+        dict(params=opt_params[2:], lr=LRS[2])
     ], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05)
     states = [dict(m=torch.zeros_like(p), v=torch.zeros_like(p))
               for p in params]
+    return opt, opt_params, ref, states
+
+
+def test_matches_formula_float64():
+    shapes, lrs = SHAPES, LRS
+    opt, opt_params, ref, states = two_groups_float64()
     tasks = [(0.5, 1.0), (0.3, 2.0), (0.2, 0.5)]
     gen = torch.Generator().manual_seed(1)
     for step in range(1, 31):
@@ -53,13 +64,19 @@ def test_matches_formula_float64():
             torch.testing.assert_close(p.data, r, atol=1e-6, rtol=0)
 
 
-def test_defaults_without_set_task_equal_unit_task():
+def twin_linears(**optim):
+    """Two equal linear layers, an MT-AdamW (lr 0.1, ``optim``) for each,
+    and an input batch (8, 4)."""
     torch.manual_seed(0)
     a, b = nn.Linear(4, 3), nn.Linear(4, 3)
     b.load_state_dict(a.state_dict())
-    opt_a, opt_b = MTAdamW(a.parameters(), lr=0.1), MTAdamW(
-        b.parameters(), lr=0.1)
-    x = torch.randn(8, 4)
+    optim = dict(dict(lr=0.1), **optim)
+    return (a, b, MTAdamW(a.parameters(), **optim),
+            MTAdamW(b.parameters(), **optim), torch.randn(8, 4))
+
+
+def test_defaults_without_set_task_equal_unit_task():
+    a, b, opt_a, opt_b, x = twin_linears()
     for _ in range(3):
         for model, opt in ((a, opt_a), (b, opt_b)):
             opt.zero_grad()
