@@ -14,6 +14,14 @@ train_cfg = dict(
 val_cfg = dict(type='MultiTaskValLoop')
 test_cfg = dict(type='MultiTaskTestLoop')
 
+# Which parameters are the "modality-specific encoders" at 0.1x? The paper
+# (Sec. 4.4): "The learning rate of modality-specific encoders is
+# multiplied by 0.1 since they have already been pre-trained." The reason
+# it gives holds for the parts that start pre-trained, the image backbone
+# and RoBERTa, and not for the neck, the proposal network, the fusion and
+# the global pools, which start from random weights; so those run at 1x.
+# The other reading (the whole image encoder at 0.1x) is the ablation
+# upv2_r50_16xb-mt-150k_4tasks_image-encoder-lr0.1.py.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(

@@ -71,7 +71,7 @@ class CaptioningTask(BaseTask):
     def __init__(self,
                  *,
                  beam_size: int = 2,
-                 max_length: int = 20,
+                 max_length: int = 21,
                  length_penalty: float = 1.0,
                  use_cache: bool = True,
                  image_tokens: str = 'all',

@@ -181,4 +181,4 @@ def test_needs_captions(tiny_model, images, samples):
 
 def test_defaults_are_the_papers():
     task = CaptioningTask()
-    assert (task.beam_size, task.max_length, task.use_cache) == (2, 20, True)
+    assert (task.beam_size, task.max_length, task.use_cache) == (2, 21, True)
