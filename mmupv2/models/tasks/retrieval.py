@@ -150,13 +150,22 @@ class RetrievalTask(BaseTask):
             all_text, _ = gather_with_grad(text)
         else:
             all_image, all_text, offset = image, text, 0
-        all_ids = None
-        if ids is not None:
-            all_ids = torch.cat(all_gather(ids)) if (
-                self.gather and get_world_size() > 1) else ids
+        if ids is None:
+            if self.queue is not None:
+                # a past caption of the same image must not be a negative
+                raise KeyError(
+                    'RetrievalTask(queue_size>0) needs an image_id in every '
+                    'training sample (KarpathyRetrievalDataset sets it); set '
+                    'queue_size=0 for a data set without image ids')
+            # every pair is its own image: its row in the gathered batch
+            all_ids = torch.arange(all_image.shape[0], device=image.device)
+            ids = all_ids[offset:offset + image.shape[0]]
+        elif self.gather and get_world_size() > 1:
+            all_ids = torch.cat(all_gather(ids))
+        else:
+            all_ids = ids
         keys_image, keys_text, key_ids = all_image, all_text, all_ids
         if self.queue is not None:
-            self._check_queue_ids(all_ids)
             # the batch's features replace the oldest after the loss
             queued_image, queued_text, queued_ids = self.queue.filled()
             if queued_ids.numel():
@@ -165,28 +174,14 @@ class RetrievalTask(BaseTask):
                 key_ids = torch.cat([all_ids, queued_ids.to(all_ids)])
         i2t = self.similarity(image, keys_text)
         t2i = self.similarity(text, keys_image)
-        if ids is None:
-            targets = torch.zeros_like(i2t)
-            rows = torch.arange(image.shape[0], device=image.device)
-            targets[rows, rows + offset] = 1.0
-        else:
-            positive = (ids[:, None] == key_ids[None, :]).to(i2t.dtype)
-            targets = positive / positive.sum(1, keepdim=True)
+        positive = (ids[:, None] == key_ids[None, :]).to(i2t.dtype)
+        targets = positive / positive.sum(1, keepdim=True)
         if self.queue is not None:
             self.queue.push(all_image, all_text, all_ids)
         weight = self.loss_weight / 2
         return dict(
             loss_i2t=F.cross_entropy(i2t, targets) * weight,
             loss_t2i=F.cross_entropy(t2i, targets) * weight)
-
-    def _check_queue_ids(self, ids: Optional[Tensor]) -> None:
-        """A queue needs each pair's image id, to keep a past caption of
-        the same image from becoming a negative."""
-        if ids is None:
-            raise KeyError(
-                'RetrievalTask(queue_size>0) needs an image_id in every '
-                'training sample (KarpathyRetrievalDataset sets it); set '
-                'queue_size=0 for a data set without image ids')
 
     def predict(self, model: TaskModel, inputs: Optional[Tensor],
                 data_samples: SampleList) -> SampleList:
