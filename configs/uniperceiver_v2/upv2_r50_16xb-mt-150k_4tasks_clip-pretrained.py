@@ -1,8 +1,8 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 # Table 5 "CLIP, CLIP data": the image tower of OpenAI CLIP's ResNet-50
 # (``CLIPModifiedResNet``: 3-conv stem, anti-aliased strides; its attention
-# pool is not used) instead of a COCO-trained ResNet-50, with CLIP's image
-# mean / std.
+# pool is not used) instead of the COCO-trained image encoder, with CLIP's
+# image mean / std; the neck and the proposal network start from scratch.
 # Paper: detection 47.2, classification 73.8, COCO retrieval 55.3 / 41.3,
 # captioning 32.0.
 # Convert OpenAI's RN50.pt (the file ``clip.load('RN50')`` downloads) once:
@@ -16,6 +16,7 @@ model = dict(
         mean=[255 * m for m in (0.48145466, 0.4578275, 0.40821073)],
         std=[255 * s for s in (0.26862954, 0.26130258, 0.27577711)]),
     image_encoder=dict(
+        pretrained=None,
         backbone=dict(
             _delete_=True,
             type='CLIPModifiedResNet',

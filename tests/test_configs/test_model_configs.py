@@ -48,18 +48,22 @@ TABLE8 = {
 }
 #: Paper Table 5 (pre-trained image encoders): config name suffix ->
 #: (backbone type, its ``init_cfg`` checkpoint, ``prefix``, image mean).
+#: The base config (IN-1k & COCO as the paper ran it) loads the whole image
+#: encoder from the proposal pre-training instead (``PROPOSER``).
 _IMAGENET_MEAN = [123.675, 116.28, 103.53]
 _CLIP_MEAN = [255 * m for m in (0.48145466, 0.4578275, 0.40821073)]
 _MMDET = 'https://download.openmmlab.com/mmdetection/'
+PROPOSER = 'work_dirs/upv2-proposer_r50_16xb1-12e_coco/epoch_12.pth'
+PROPOSER_CONFIG = osp.join(ROOT, 'configs', 'proposal_pretrain',
+                           'upv2-proposer_r50_16xb1-12e_coco.py')
 TABLE5 = {
     '_in1k-pretrained': ('ResNet', 'torchvision://resnet50', None,
                          _IMAGENET_MEAN),
     '_in21k-pretrained': ('ResNet', 'checkpoints/resnet50_in21k.pth',
                           'backbone.', _IMAGENET_MEAN),
-    # IN-1k & COCO: the base config (DINO's backbone) and Mask R-CNN's
-    '': ('ResNet', _MMDET + 'v3.0/dino/dino-4scale_r50_8xb2-12e_coco/'
-         'dino-4scale_r50_8xb2-12e_coco_20221202_182705-55b2bba2.pth',
-         'backbone.', _IMAGENET_MEAN),
+    # IN-1k & COCO: the base config (the whole encoder from PROPOSER) and,
+    # from public weights, the backbone of mmdet's Mask R-CNN
+    '': ('ResNet', None, None, _IMAGENET_MEAN),
     '_in1k-coco-pretrained': (
         'ResNet', _MMDET + 'v2.0/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/'
         'mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth', 'backbone.',
@@ -317,7 +321,9 @@ def test_model_builds(path, hf_folder, built_models):
 def test_table5_pretrained_encoders(suffix):
     """Every row of Table 5 has a config that changes only the backbone's
     weights (and, for CLIP, its architecture and the image mean / std), with
-    the frozen-stage policy of the R50 configs."""
+    the frozen-stage policy of the R50 configs; the base config loads the
+    whole image encoder of the proposal pre-training instead, whose work
+    directory and last epoch the path names."""
     base_path = osp.join(ROOT, 'configs', 'uniperceiver_v2',
                          'upv2_r50_16xb-mt-150k_4tasks.py')
     path = base_path.replace('4tasks.py', f'4tasks{suffix}.py')
@@ -326,9 +332,25 @@ def test_table5_pretrained_encoders(suffix):
     cfg = Config.fromfile(path)
     backbone = cfg.model.image_encoder.backbone
     assert backbone.type.split('.')[-1] == backbone_type
-    assert backbone.init_cfg.type == 'Pretrained'
-    assert backbone.init_cfg.checkpoint == checkpoint
-    assert backbone.init_cfg.get('prefix') == prefix
+    if suffix:
+        assert cfg.model.image_encoder.pretrained is None
+        assert backbone.init_cfg.type == 'Pretrained'
+        assert backbone.init_cfg.checkpoint == checkpoint
+        assert backbone.init_cfg.get('prefix') == prefix
+    else:
+        assert cfg.model.image_encoder.pretrained == PROPOSER
+        assert backbone.init_cfg is None  # nothing loaded before it
+        proposer = Config.fromfile(PROPOSER_CONFIG)
+        assert PROPOSER == osp.join(
+            'work_dirs', osp.splitext(osp.basename(PROPOSER_CONFIG))[0],
+            f'epoch_{proposer.train_cfg.max_epochs}.pth')
+        # the same image encoder, trained from ImageNet-1k weights
+        assert proposer.model.image_encoder.backbone == dict(
+            backbone, init_cfg=dict(type='Pretrained',
+                                    checkpoint='torchvision://resnet50'))
+        for part in ('neck', 'proposal_network', 'criterion'):
+            assert proposer.model.image_encoder[part] == (
+                cfg.model.image_encoder[part])
     assert (backbone.frozen_stages, backbone.norm_eval) == (1, True)
     assert backbone.norm_cfg == dict(type='BN', requires_grad=False)
     assert tuple(backbone.out_indices) == (0, 1, 2, 3)
@@ -343,6 +365,7 @@ def test_table5_pretrained_encoders(suffix):
     this = cfg.to_dict()
     for c in (base, this):
         c['model']['image_encoder'].pop('backbone')
+        c['model']['image_encoder'].pop('pretrained')
         c['model']['data_preprocessor'].pop('mean')
         c['model']['data_preprocessor'].pop('std')
     assert this == base

@@ -1,6 +1,9 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """f_image: an image as global tokens and general region proposals."""
+import logging
 import math
+import os.path as osp
+from collections import Counter, OrderedDict
 from contextlib import nullcontext
 from typing import Optional, Sequence, Tuple
 
@@ -8,15 +11,27 @@ import torch
 import torch.nn as nn
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmupv2.models.layers import PaddingMasker, padding_masks
 from mmupv2.registry import MODELS
+from mmupv2.utils.checkpoint_loading import (
+    LoadReport,
+    checkpoint_state_dict,
+    load_state_dict_checked,
+    strip_prefix,
+)
 
 from .global_tokens import GlobalTokens
 from .outputs import ImageEncoderOutput, check_loss_targets
 from .proposal_fusion import ProposalFusion
+
+#: the parts that the proposal pre-training trains (``ClassAgnosticProposer``)
+PROPOSAL_PARTS = ('backbone', 'neck', 'proposal_network')
+#: where an mmupv2 model keeps its image encoder's keys
+ENCODER_PREFIX = 'image_encoder.'
 
 
 @MODELS.register_module()
@@ -69,6 +84,21 @@ class RegionProposalImageEncoder(BaseModule):
             the neck's and the mask branch's convolutions, pools and
             GroupNorms (:class:`PaddingMasker`), so that an image gives
             the same tokens and proposals in any batch. Default True.
+        pretrained (str, optional): a checkpoint of a whole image encoder
+            (e.g. the proposal pre-training of
+            ``configs/proposal_pretrain/``, a ``ClassAgnosticProposer``, or
+            any ``UniPerceiverV2``) whose ``pretrained_parts`` are loaded in
+            :meth:`init_weights`, after the parts' own initialisation, with
+            a check of every key (the paper's ablations start from "an
+            image encoder pre-trained on COCO detection", region proposal
+            network included, Sec. 5.3). The keys are read under
+            ``image_encoder.`` if the checkpoint has that prefix, else as
+            they are. What was loaded is logged per part.
+        pretrained_parts (sequence[str]): the children loaded from
+            ``pretrained``; every key of them must be in the checkpoint
+            (the others keep their initialisation: by default the fusion
+            and the global pools, which the proposal pre-training does not
+            train).
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -82,8 +112,12 @@ class RegionProposalImageEncoder(BaseModule):
                  num_global_pools: int = 10,
                  mask_pool_size: int = 28,
                  mask_padding: bool = True,
+                 pretrained: Optional[str] = None,
+                 pretrained_parts: Sequence[str] = PROPOSAL_PARTS,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.pretrained = pretrained
+        self.pretrained_parts = tuple(pretrained_parts)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.proposal_network = MODELS.build(proposal_network)
@@ -100,6 +134,70 @@ class RegionProposalImageEncoder(BaseModule):
         self._padding_masker = PaddingMasker(
             nn.ModuleList([self.backbone, self.neck,
                            self.proposal_network])) if mask_padding else None
+        unknown = [p for p in self.pretrained_parts
+                   if not isinstance(getattr(self, p, None), nn.Module)]
+        if unknown:
+            raise ValueError(
+                f'RegionProposalImageEncoder: pretrained_parts {unknown} are '
+                'not parts of the encoder; its parts are '
+                f'{[n for n, _ in self.named_children()]}')
+
+    def init_weights(self) -> None:
+        """mmengine's initialisation of every part, then the ``pretrained``
+        image encoder (see the class docstring)."""
+        first_time = not self._is_init
+        super().init_weights()
+        if first_time and self.pretrained is not None:
+            self.load_pretrained(self.pretrained)
+
+    def load_pretrained(self, checkpoint: str) -> LoadReport:
+        """Load ``pretrained_parts`` from a whole-image-encoder checkpoint.
+
+        Args:
+            checkpoint (str): path / URL of an mmupv2 model
+                (``image_encoder.*`` keys) or of an image encoder's state
+                dict.
+
+        Returns:
+            LoadReport: what was loaded.
+
+        Raises:
+            FileNotFoundError: no such local file (named, with how to make
+                it).
+            CheckpointMismatchError: a key of a pretrained part is missing
+                from the checkpoint or has another shape (every key named).
+        """
+        if '://' not in checkpoint and not osp.isfile(checkpoint):
+            raise FileNotFoundError(
+                f'RegionProposalImageEncoder: pretrained checkpoint '
+                f'{checkpoint!r} not found. The ResNet-50 ablations start '
+                'from the proposal pre-training: python tools/train.py '
+                'configs/proposal_pretrain/upv2-proposer_r50_8xb2-12e_coco.py '
+                '(docs/model_zoo.md); or set model.image_encoder.pretrained='
+                'None to start from the backbone\'s own init_cfg')
+        state_dict = checkpoint_state_dict(checkpoint)
+        prefix = ENCODER_PREFIX if any(
+            k.startswith(ENCODER_PREFIX) for k in state_dict) else ''
+        if prefix:
+            state_dict = strip_prefix(state_dict, prefix, checkpoint)
+        parts = self.pretrained_parts
+        wanted = OrderedDict((k, v) for k, v in state_dict.items()
+                             if k.split('.')[0] in parts)
+        others = [n for n, m in self.named_children()
+                  if n not in parts and m.state_dict()]
+        report = load_state_dict_checked(
+            self, wanted, strict=True,
+            source=f'{checkpoint} [{prefix or "no prefix"}]',
+            allow_missing=[rf'{n}\.' for n in others])
+        loaded = Counter(k.split('.')[0] for k in wanted)
+        print_log(
+            f'RegionProposalImageEncoder: loaded {report.num_loaded} tensors '
+            f'of {checkpoint} [{prefix or "no prefix"}]: ' + ', '.join(
+                f'{p} {loaded[p]}' for p in parts) +
+            (f'; kept their initialisation: {", ".join(others)}'
+             if others else ''),
+            logger='current', level=logging.INFO)
+        return report
 
     @property
     def embed_dims(self) -> int:

@@ -61,6 +61,10 @@ class DetectionTask(ClassNamesMixin, BaseTask):
 
     Args:
         classes: class names; an entry may be a list of synonyms.
+        image_tokens: ``'all'`` (the paper's default: the decoder sees the
+            global and the regional tokens) or ``'regional'`` (the regional
+            tokens only, Table 2's "Regional" row). ``'global'`` is refused:
+            detection classifies the regional outputs.
         num_results: detections kept per image (100).
         mask_threshold: mask probability threshold (instance segmentation).
         rescale: boxes/masks in the original image's pixels.
@@ -72,13 +76,20 @@ class DetectionTask(ClassNamesMixin, BaseTask):
     def __init__(self,
                  *,
                  classes: Optional[ClassNames] = None,
+                 image_tokens: str = 'all',
                  num_results: int = 100,
                  mask_threshold: float = 0.5,
                  rescale: bool = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if image_tokens not in ('all', 'regional'):
+            raise ValueError(
+                f'{type(self).__name__}: image_tokens must be \'all\' or '
+                f'\'regional\' (it classifies the regional tokens), got '
+                f'{image_tokens!r}')
         if classes is not None:
             self.set_classes(classes)
+        self.image_tokens = image_tokens
         self.num_results = num_results
         self.mask_threshold = mask_threshold
         self.rescale = rescale
@@ -95,7 +106,8 @@ class DetectionTask(ClassNamesMixin, BaseTask):
         output (with the proposal losses if asked for)."""
         enc = model.encode_image(  # f_image(x): O regional tokens
             inputs, data_samples, with_proposal_loss=with_proposal_loss)
-        seg = image_segment(enc, 'localization_image_input', 'all')
+        seg = image_segment(enc, 'localization_image_input',
+                            self.image_tokens)
         num_regions = enc.regional_tokens.shape[1]
         regions = model.decode([seg]).segment(0)[:, -num_regions:]  # g
         targets = self.class_embeddings(model, classes)  # (C, D)

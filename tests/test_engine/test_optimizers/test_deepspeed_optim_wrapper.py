@@ -314,6 +314,8 @@ def _strategy_worker(rank: int, work_dir: str, out) -> None:
     os.environ.update(DS_ACCELERATOR='cpu', MASTER_ADDR='127.0.0.1',
                       MASTER_PORT=str(free_port()), RANK='0',
                       WORLD_SIZE='1', LOCAL_RANK='0')
+    import functools
+
     import mmengine._strategy.deepspeed as mmengine_deepspeed
     from mmengine.config import Config
 
@@ -322,10 +324,11 @@ def _strategy_worker(rank: int, work_dir: str, out) -> None:
         prepare_cpu_distributed,
     )
 
-    # mmengine 0.10's DeepSpeedStrategy registers DeepSpeed's one-bit
-    # optimizers from deepspeed.runtime.fp16.onebit, which DeepSpeed 0.19
-    # removed; MT-AdamW needs none of them
-    mmengine_deepspeed.register_deepspeed_optimizers = lambda: []
+    # every DeepSpeedStrategy registers DeepSpeed's optimizers (mmengine
+    # 0.10), which raises the second time in a process: two runners here,
+    # one per process in real use
+    mmengine_deepspeed.register_deepspeed_optimizers = functools.cache(
+        mmengine_deepspeed.register_deepspeed_optimizers)
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.dirname(os.path.abspath(__file__)))))
     for sampling in ('unmixed', 'mixed'):
@@ -351,6 +354,22 @@ def _strategy_worker(rank: int, work_dir: str, out) -> None:
                          runner.optim_wrapper.optimizer.optimizer.param_groups
                          [0]['step'])
     dist.destroy_process_group()
+
+
+def test_pinned_deepspeed_fits_mmengines_strategy():
+    """mmengine 0.10's ``DeepSpeedStrategy`` registers DeepSpeed's one-bit
+    optimizers from ``deepspeed.runtime.fp16.onebit``, which DeepSpeed
+    0.19.7 removed: requirements/optional.txt pins a release that has it."""
+    pytest.importorskip('deepspeed')
+    import deepspeed
+    from mmengine._strategy.deepspeed import register_deepspeed_optimizers
+    try:
+        names = register_deepspeed_optimizers()
+    except ImportError as e:
+        pytest.fail(f'deepspeed {deepspeed.__version__} does not fit '
+                    f'mmengine\'s DeepSpeedStrategy ({e}); install the '
+                    'version of requirements/optional.txt')
+    assert 'OnebitAdam' in names
 
 
 def test_real_deepspeed_strategy_trains_the_loop(tmp_path):

@@ -5,17 +5,18 @@ import os.path as osp
 import pycocotools.mask as mask_util
 import pytest
 import torch
-from mmdet.evaluation import CocoMetric
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
 
 from mmupv2.datasets import UPv2CocoDataset
+from mmupv2.evaluation import ClassAgnosticCocoMetric
 from mmupv2.registry import MODELS
 from mmupv2.structures import UPv2DataSample
 
-CLASSES = ('object', )
+SHAPES_CLASSES = ('circle', 'square', 'triangle', 'diamond', 'star',
+                  'cross', 'ring')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 TINY_ENCODER = osp.join(ROOT, 'configs', '_base_', 'models',
@@ -23,36 +24,33 @@ TINY_ENCODER = osp.join(ROOT, 'configs', '_base_', 'models',
 
 
 @pytest.fixture(scope='module')
-def object_ann_file(shapes_root, tmp_path_factory):
-    """The shapes val annotations with every instance of one category,
-    "object" (the class-agnostic ground truth)."""
-    with open(osp.join(shapes_root, 'annotations',
-                       'instances_val.json')) as f:
-        coco = json.load(f)
-    coco['categories'] = [dict(id=1, name='object', supercategory='object')]
-    for ann in coco['annotations']:
-        ann['category_id'] = 1
-    path = tmp_path_factory.mktemp('object') / 'instances_val_object.json'
-    path.write_text(json.dumps(coco))
-    return str(path), coco
+def object_ann_file(shapes_root):
+    """The shapes val annotations (seven categories) and their content: the
+    metric reads them as one category, "object"."""
+    path = osp.join(shapes_root, 'annotations', 'instances_val.json')
+    with open(path) as f:
+        return path, json.load(f)
 
 
 def _evaluate(ann_file, samples):
-    metric = CocoMetric(ann_file=ann_file, metric=['bbox', 'segm'])
+    metric = ClassAgnosticCocoMetric(ann_file=ann_file,
+                                     metric=['bbox', 'segm'])
     evaluator = Evaluator([metric])
-    evaluator.dataset_meta = dict(classes=CLASSES)
+    # the data set's own names: the metric keeps its one category
+    evaluator.dataset_meta = dict(classes=SHAPES_CLASSES)
     evaluator.process(samples)
     return evaluator.evaluate(len(samples))
 
 
-def test_coco_metric_gives_full_map_to_ground_truth(object_ann_file):
-    """The evaluation path is right: ground truth scores mAP 1.0."""
-    ann_file, coco = object_ann_file
+def _ground_truth_samples(coco, label_offset=0, box_shift=0.0):
+    """The ground truth of every image as predictions (label 0 unless
+    ``label_offset``), boxes moved right by ``box_shift`` pixels."""
     samples = []
     for img in coco['images']:
         anns = [a for a in coco['annotations'] if a['image_id'] == img['id']]
-        boxes = torch.tensor([a['bbox'] for a in anns]).reshape(-1, 4)
+        boxes = torch.tensor([a['bbox'] for a in anns]).reshape(-1, 4).float()
         boxes[:, 2:] += boxes[:, :2]
+        boxes[:, 0::2] += box_shift
         rles = [dict(a['segmentation'], counts=a['segmentation'][
             'counts'].encode()) for a in anns]
         masks = torch.from_numpy(
@@ -61,11 +59,29 @@ def test_coco_metric_gives_full_map_to_ground_truth(object_ann_file):
             img_id=img['id'], ori_shape=(img['height'], img['width'])))
         sample.pred_instances = InstanceData(
             bboxes=boxes, scores=torch.ones(len(anns)),
-            labels=torch.zeros(len(anns), dtype=torch.long), masks=masks)
+            labels=torch.full((len(anns), ), label_offset), masks=masks)
         samples.append(sample)
-    metrics = _evaluate(ann_file, samples)
+    return samples
+
+
+def test_coco_metric_gives_full_map_to_ground_truth(object_ann_file):
+    """The evaluation path is right: the ground truth of seven categories,
+    predicted as "object", scores mAP 1.0; moved boxes score less."""
+    ann_file, coco = object_ann_file
+    assert len(coco['categories']) == 7
+    metrics = _evaluate(ann_file, _ground_truth_samples(coco))
     assert metrics['coco/bbox_mAP'] == 1.0
     assert metrics['coco/segm_mAP'] == 1.0
+    moved = _evaluate(ann_file, _ground_truth_samples(coco, box_shift=4.0))
+    assert moved['coco/bbox_mAP'] < 0.9
+    assert moved['coco/segm_mAP'] == 1.0  # the masks did not move
+
+
+def test_class_agnostic_metric_refuses_what_has_no_meaning():
+    with pytest.raises(ValueError, match='needs ann_file'):
+        ClassAgnosticCocoMetric(metric='bbox')
+    with pytest.raises(ValueError, match='classwise'):
+        ClassAgnosticCocoMetric(ann_file='x.json', classwise=True)
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +104,8 @@ def proposer():
 def _batch(shapes_root, ann_file):
     dataset = UPv2CocoDataset(
         data_root=shapes_root, ann_file=ann_file,
-        data_prefix=dict(img='images/'), metainfo=dict(classes=CLASSES),
+        data_prefix=dict(img='images/'),
+        metainfo=dict(classes=SHAPES_CLASSES),  # the proposer ignores them
         task='instance_segmentation',
         pipeline=[
             dict(type='mmdet.LoadImageFromFile'),

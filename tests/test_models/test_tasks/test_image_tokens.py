@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from mmupv2.models.decoders import TokenSegment
+from mmupv2.registry import MODELS
 
 TASKS = ('classification', 'retrieval', 'captioning')
+#: tasks that classify the regional tokens: no 'global'
+LOCALIZATION = ('detection', 'instance_segmentation')
+CASES = [(t, m) for t in TASKS for m in ('all', 'global', 'regional')] + [
+    (t, m) for t in LOCALIZATION for m in ('all', 'regional')
+]
 
 
 class _SeenImageError(Exception):
@@ -32,8 +38,7 @@ def _image_segment_of(model, images, batch) -> TokenSegment:
     return seen[0]
 
 
-@pytest.mark.parametrize('task', TASKS)
-@pytest.mark.parametrize('image_tokens', ['all', 'global', 'regional'])
+@pytest.mark.parametrize('task,image_tokens', CASES)
 def test_decoder_receives_exactly_the_chosen_tokens(task, image_tokens,
                                                     tiny_model, images,
                                                     samples):
@@ -56,3 +61,27 @@ def test_decoder_receives_exactly_the_chosen_tokens(task, image_tokens,
     assert segment.tokens.shape == tokens.shape
     torch.testing.assert_close(segment.tokens, tokens)
     assert torch.equal(segment.padding_mask, padding)
+
+
+@pytest.mark.parametrize('task,image_tokens', [
+    (t, m) for t in LOCALIZATION for m in ('all', 'regional')])
+def test_localization_logits_cover_every_regional_token(
+        task, image_tokens, tiny_model, images, samples):
+    """Regional-only detection still scores each of the O proposals."""
+    tiny_model.eval()
+    head = tiny_model.tasks[task]
+    head.image_tokens = image_tokens
+    with torch.no_grad():
+        enc = tiny_model.image_encoder(images, samples(task))
+        logits, _ = head(tiny_model, images, samples(task))
+    assert logits.shape == (2, enc.regional_tokens.shape[1],
+                            len(head.classes))
+
+
+@pytest.mark.parametrize('task_type', ['DetectionTask',
+                                       'InstanceSegmentationTask'])
+def test_localization_refuses_global_only(task_type):
+    with pytest.raises(ValueError, match="image_tokens must be 'all' or "
+                       "'regional'"):
+        MODELS.build(dict(type=task_type, classes=('a', 'b'),
+                          image_tokens='global'))
