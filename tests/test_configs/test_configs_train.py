@@ -27,6 +27,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmupv2.datasets.shapes import generate_shapes
+from tests.test_configs.tiny_roberta import save_tiny_roberta
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER_CONFIGS = sorted(
@@ -60,20 +61,9 @@ def _name(path: str) -> str:
 def tiny_data(tmp_path_factory):
     """Shapes data (8 train / 4 val images of 64 x 64) and a one-layer
     RoBERTa folder over its tokenizer."""
-    from transformers import AutoTokenizer, RobertaConfig, RobertaModel
     root = str(tmp_path_factory.mktemp('shapes'))
     generate_shapes(root, num_train=8, num_val=4, seed=5, img_size=64)
-    tok = AutoTokenizer.from_pretrained(
-        osp.join(root, 'tokenizer'), local_files_only=True)
-    folder = str(tmp_path_factory.mktemp('roberta'))
-    RobertaModel(
-        RobertaConfig(
-            vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
-            num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=160, pad_token_id=tok.pad_token_id,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id)).save_pretrained(folder)
-    tok.save_pretrained(folder)
+    folder = save_tiny_roberta(root, str(tmp_path_factory.mktemp('roberta')))
     return root + '/', folder
 
 

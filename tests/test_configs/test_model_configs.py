@@ -20,6 +20,7 @@ from mmpretrain.datasets.categories import IMAGENET_SIMPLE_CATEGORIES
 from mmupv2.datasets.shapes import generate_shapes
 from mmupv2.models import UniPerceiverV2
 from mmupv2.registry import DATASETS, MODELS
+from tests.test_configs.tiny_roberta import save_tiny_roberta
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: the ablation of the other reading of Sec. 4.4's lr multiplier
@@ -116,21 +117,10 @@ def _crop_sizes(pipeline) -> set:
 def hf_folder(tmp_path_factory) -> str:
     """RoBERTa's stand-in: a Hugging Face folder with a 1-layer RobertaModel
     (positions for the configs' 128 tokens) and the shapes tokenizer."""
-    from transformers import AutoTokenizer, RobertaConfig, RobertaModel
     shapes = str(tmp_path_factory.mktemp('shapes'))
     generate_shapes(shapes, num_train=8, num_val=2, img_size=64)
-    tok = AutoTokenizer.from_pretrained(
-        osp.join(shapes, 'tokenizer'), local_files_only=True)
-    folder = str(tmp_path_factory.mktemp('tiny_roberta'))
-    RobertaModel(
-        RobertaConfig(
-            vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
-            num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=160, pad_token_id=tok.pad_token_id,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id)).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return save_tiny_roberta(shapes,
+                             str(tmp_path_factory.mktemp('tiny_roberta')))
 
 
 @pytest.fixture(scope='module')
