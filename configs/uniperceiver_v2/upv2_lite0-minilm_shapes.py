@@ -109,17 +109,16 @@ _karpathy = dict(data_root=data_root, ann_file=karpathy,
 # localization data (COCO) 0.25 of the iterations; here detection and
 # instance segmentation are two entries that train one proposal network
 # from scratch, so together they get 0.4 (measured at 750 iterations with
-# 0.15 each: captioning CIDEr 123 already, bbox mAP 4.5). MLM has Table
-# 8's s_k (0.05) and w_k (0.5). w_k is each task's share of MT-AdamW's
-# update (every task's gradient is normalised, then scaled by w_k): Table 8
-# gives captioning half the weight of retrieval (0.5 vs 1.0 summed over
-# the sources); here captioning 0.5 and retrieval 1.5, since a batch of 32
-# pairs is a far weaker contrastive signal than the paper's global batch
-# of thousands (retrieval at w_k 1: R@1 about 37 of 200; with these
-# weights about 47, the other tasks as before; docs/get_started.md).
+# 0.15 each: captioning CIDEr 123 already, bbox mAP 4.5). w_k is each
+# task's share of MT-AdamW's update (every task's gradient is normalised,
+# then scaled by w_k): Table 8 gives captioning and MLM half the weight of
+# retrieval (0.5 vs 1.0 summed over the sources); here captioning and MLM
+# 0.5 and retrieval 1.5, since a batch of 32 pairs is a far weaker
+# contrastive signal than the paper's global batch of thousands
+# (docs/get_started.md, "Retrieval").
 train_dataloader = dict(
     classification=dict(
-        sampling_ratio=0.2, loss_weight=1.0,
+        sampling_ratio=0.15, loss_weight=1.0,
         dataloader=dict(
             _train_loader, batch_size=16,
             dataset=dict(_cls_dataset, ann_file=cls_train,
@@ -158,7 +157,7 @@ train_dataloader = dict(
                 split=karpathy_train_split, dataset_name='retrieval',
                 pipeline=image_test_pipeline))),
     mlm=dict(
-        sampling_ratio=0.05, loss_weight=0.5,
+        sampling_ratio=0.1, loss_weight=0.5,
         dataloader=dict(
             _train_loader, batch_size=32,
             dataset=dict(
