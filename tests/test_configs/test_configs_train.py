@@ -27,7 +27,11 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmupv2.datasets.shapes import generate_shapes
-from tests.test_configs.tiny_roberta import save_tiny_roberta
+from tests.test_configs.paper_config_stubs import (
+    SMALL_DECODER,
+    dataset_task,
+    save_tiny_roberta,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER_CONFIGS = sorted(
@@ -37,8 +41,6 @@ PROPOSER_CONFIG = osp.join(ROOT, 'configs', 'proposal_pretrain',
                            'upv2-proposer_r50_16xb1-12e_coco.py')
 TINY_ENCODER = osp.join(ROOT, 'configs', '_base_', 'models',
                         'image_encoder_tiny.py')
-SMALL_DECODER = dict(
-    embed_dims=64, num_layers=1, num_heads=2, feedforward_channels=128)
 #: the config keys mmengine's Runner reads (Runner.from_cfg)
 RUNNER_KEYS = {
     'model', 'work_dir', 'train_dataloader', 'val_dataloader',
@@ -108,12 +110,6 @@ def shapes_dataset(task: str, root: str, name: str, split: str = 'train'):
                 pipeline=[dict(type='PackUPv2Inputs')])
 
 
-def _entry_task(loader) -> str:
-    from mmupv2.registry import DATASETS
-    dataset = loader.dataset
-    return dataset.get('task') or DATASETS.get(dataset.type).default_task
-
-
 def _tiny_settings(cfg: Config, work_dir: str, root: str, hf_folder: str):
     """The changes of the module docstring, in place."""
     encoder = Config.fromfile(TINY_ENCODER).image_encoder
@@ -129,7 +125,8 @@ def _tiny_settings(cfg: Config, work_dir: str, root: str, hf_folder: str):
         cfg.pop(key)  # helper variables of the files (entries, pipelines)
     for name, entry in cfg.train_dataloader.items():
         loader = entry.dataloader
-        loader.dataset = shapes_dataset(_entry_task(loader), root, name)
+        loader.dataset = shapes_dataset(dataset_task(loader.dataset), root,
+                                        name)
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
     for key in ('val', 'test'):
         cfg[f'{key}_dataloader'] = cfg[f'{key}_evaluator'] = None

@@ -20,7 +20,11 @@ from mmpretrain.datasets.categories import IMAGENET_SIMPLE_CATEGORIES
 from mmupv2.datasets.shapes import generate_shapes
 from mmupv2.models import UniPerceiverV2
 from mmupv2.registry import DATASETS, MODELS
-from tests.test_configs.tiny_roberta import save_tiny_roberta
+from tests.test_configs.paper_config_stubs import (
+    SMALL_DECODER,
+    dataset_task,
+    save_tiny_roberta,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: the ablation of the other reading of Sec. 4.4's lr multiplier
@@ -85,9 +89,6 @@ ABLATION_ENTRIES = {
 }
 COCO_CLASSES = DATASETS.get('UPv2CocoDataset').METAINFO['classes']
 NUM_IMAGENET = len(DATASETS.get('UPv2ImageNetDataset').METAINFO['classes'])
-#: a narrow decoder keeps the builds fast; its MoE setting stays the file's
-SMALL_DECODER = dict(
-    embed_dims=64, num_layers=1, num_heads=2, feedforward_channels=128)
 
 
 def _name(path: str) -> str:
@@ -96,10 +97,6 @@ def _name(path: str) -> str:
 
 def _is_swin(path: str) -> bool:
     return '_swin-' in _name(path)
-
-
-def _dataset_task(dataset: dict) -> str:
-    return dataset.get('task') or DATASETS.get(dataset['type']).default_task
 
 
 def _crop_sizes(pipeline) -> set:
@@ -189,11 +186,11 @@ def test_config_follows_the_paper(path):
         loader = entry.dataloader
         assert (loader.batch_size, entry.sampling_ratio,
                 entry.loss_weight) == TABLE8[name], name
-        assert _dataset_task(loader.dataset) in tasks, name
+        assert dataset_task(loader.dataset) in tasks, name
         size = 384 if swin else 224
         if name not in ('coco', 'books_wiki'):
             assert _crop_sizes(loader.dataset.pipeline) == {size}, name
-    trained = {_dataset_task(e.dataloader.dataset) for e in entries.values()}
+    trained = {dataset_task(e.dataloader.dataset) for e in entries.values()}
     assert trained == tasks  # every head is trained, and only those
     # the task of every ablation entry: the base config's entries by task
     entry_tasks = {} if swin else {
@@ -209,7 +206,7 @@ def test_config_follows_the_paper(path):
         }
     coco_task = 'instance_segmentation' if swin else 'detection'
     if 'coco' in entries:
-        assert _dataset_task(entries.coco.dataloader.dataset) == coco_task
+        assert dataset_task(entries.coco.dataloader.dataset) == coco_task
 
     # evaluation: one evaluator per data set, on the tasks of the model
     assert cfg.val_cfg.type == 'MultiTaskValLoop'
@@ -218,7 +215,7 @@ def test_config_follows_the_paper(path):
     assert cfg.test_dataloader == cfg.val_dataloader
     assert cfg.test_evaluator == cfg.val_evaluator
     val_tasks = {
-        n: _dataset_task(loader.dataset)
+        n: dataset_task(loader.dataset)
         for n, loader in cfg.val_dataloader.items()
     }
     assert set(val_tasks.values()) == tasks - {'mlm'}  # MLM: training only
