@@ -81,3 +81,52 @@ def test_demo_config_beats_chance_on_classification(tmp_path):
         'classification/classification/top1']
     # measured 45.8 (majority class 22.9, uniform chance 14.3)
     assert top1 >= majority + 15, (top1, majority)
+
+
+def _load_demo_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'mmupv2_demo', osp.join(ROOT, 'tools', 'misc', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _ListDataset:
+
+    def __init__(self, infos):
+        self.infos = infos
+
+    def __len__(self):
+        return len(self.infos)
+
+    def get_data_info(self, index):
+        return self.infos[index]
+
+
+class _Loader:
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+
+def test_demo_draws_the_configs_val_images():
+    """The drawings follow the config's data (another data set's images),
+    preferring the detection entry; a data set without images is passed
+    over."""
+    demo = _load_demo_module()
+    loop = type('Loop', (), {})()
+    loop.tasks = {'text': 'mlm', 'classification': 'classification',
+                  'detection': 'detection'}
+    loop.dataloaders = {
+        'text': _Loader(_ListDataset([dict(text='a red kite')])),
+        'classification': _Loader(_ListDataset(
+            [dict(img_path=f'/my/data/cls_{i}.jpg') for i in range(3)])),
+        'detection': _Loader(_ListDataset(
+            [dict(img_path=f'/my/data/det_{i}.jpg') for i in range(5)])),
+    }
+    assert demo.val_image_paths(loop, 2) == [
+        '/my/data/det_0.jpg', '/my/data/det_1.jpg']
+    del loop.tasks['detection'], loop.dataloaders['detection']
+    assert demo.val_image_paths(loop, 9) == [
+        f'/my/data/cls_{i}.jpg' for i in range(3)]

@@ -190,10 +190,30 @@ def draw_learning_curve(points: Mapping[int, Mapping[str, dict]],
     plt.close(fig)
 
 
-def draw_predictions(cfg, checkpoint: str, out_dir: str, num_images: int,
+def val_image_paths(loop, num_images: int) -> List[str]:
+    """The first ``num_images`` image paths of a test loop's data: those of
+    its detection entry, else of the first entry whose samples have an
+    ``img_path`` (so the drawings follow the config's data, shapes or not).
+    """
+    from mmupv2.engine.runner.metrics_summary import loop_dataset_tasks
+    loaders = getattr(loop, 'dataloaders', None) or {
+        'test': loop.dataloader}
+    tasks = loop_dataset_tasks(loop)
+    names = sorted(loaders, key=lambda name: tasks.get(name) != 'detection')
+    for name in names:
+        dataset = loaders[name].dataset
+        if len(dataset) and 'img_path' in dataset.get_data_info(0):
+            return [
+                dataset.get_data_info(i)['img_path']
+                for i in range(min(num_images, len(dataset)))
+            ]
+    return []
+
+
+def draw_predictions(cfg, checkpoint: str, images: List[str], out_dir: str,
                      num_instances: int = 3) -> None:
     """Draw detection, segmentation, classification and captioning
-    predictions of the first val images with the inferencer, into
+    predictions of ``images`` with the inferencer, into
     ``out_dir/<task>/``.
 
     Detection and segmentation draw the ``num_instances`` best-scoring
@@ -202,10 +222,6 @@ def draw_predictions(cfg, checkpoint: str, out_dir: str, num_images: int,
     draw nothing."""
     from mmupv2.apis import UniPerceiverInferencer
     inferencer = UniPerceiverInferencer(cfg, weights=checkpoint)
-    img_dir = osp.join(DATA_ROOT, 'images', 'val')
-    images = [
-        osp.join(img_dir, f) for f in sorted(os.listdir(img_dir))[:num_images]
-    ]
     os.makedirs(out_dir, exist_ok=True)
     for task, name in (('detect', 'detection'),
                        ('segment', 'instance_segmentation')):
@@ -220,11 +236,6 @@ def draw_predictions(cfg, checkpoint: str, out_dir: str, num_images: int,
 
 def main() -> int:
     args = parse_args()
-    if not osp.exists(osp.join(DATA_ROOT, 'meta.json')):
-        from mmupv2.datasets.shapes import generate_shapes
-        print(f'generating the shapes benchmark in {DATA_ROOT}')
-        generate_shapes(DATA_ROOT)
-
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -234,6 +245,13 @@ def main() -> int:
         rows_to_table,
     )
     cfg = Config.fromfile(args.config)
+    # the built-in data is generated on first use; another data set (a
+    # config pointing elsewhere, docs/custom_dataset.md) must exist
+    if (osp.normpath(cfg.get('data_root', DATA_ROOT)) == osp.normpath(
+            DATA_ROOT) and not osp.exists(osp.join(DATA_ROOT, 'meta.json'))):
+        from mmupv2.datasets.shapes import generate_shapes
+        print(f'generating the shapes benchmark in {DATA_ROOT}')
+        generate_shapes(DATA_ROOT)
     cfg.work_dir = args.work_dir
     if args.max_iters is not None:
         cfg.train_cfg.max_iters = args.max_iters
@@ -284,8 +302,9 @@ def main() -> int:
           f'{", ".join(map(str, sorted(points)))})')
     checkpoint = osp.join(args.work_dir,
                           f'iter_{cfg.train_cfg.max_iters}.pth')
-    draw_predictions(cfg, checkpoint, osp.join(args.work_dir, 'vis'),
-                     args.num_vis)
+    draw_predictions(cfg, checkpoint,
+                     val_image_paths(runner.test_loop, args.num_vis),
+                     osp.join(args.work_dir, 'vis'))
     total_time = time.time() - start
     print(f'drawn predictions in {osp.join(args.work_dir, "vis")}; '
           f'training took {train_time / 60:.1f} min, all '
