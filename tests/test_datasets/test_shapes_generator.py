@@ -12,11 +12,16 @@ from pycocotools.coco import COCO
 
 from mmupv2.datasets.shapes import (
     COLOURS,
+    OTHER_STYLE,
     SHAPES,
+    SHAPES_STYLE,
     SIZES,
     draw_scene,
     generate_shapes,
+    make_captions,
 )
+from mmupv2.datasets.shapes.captions import caption_tokens
+from mmupv2.datasets.shapes.scene import DRAWABLE_SHAPES, shape_mask
 
 
 def _all_files(root):
@@ -137,3 +142,62 @@ def test_bad_arguments(tmp_path):
         generate_shapes(str(tmp_path), 2, 2, img_size=32)
     with pytest.raises(ValueError, match='num_train'):
         generate_shapes(str(tmp_path), 0, 2)
+    with pytest.raises(ValueError, match=r"style 'circles'.*'other'"):
+        generate_shapes(str(tmp_path), 2, 2, style='circles')
+
+
+@pytest.mark.parametrize('shape', DRAWABLE_SHAPES)
+def test_every_shape_draws_a_solid_object(shape):
+    full = shape_mask(shape, 48, 48, 16, 0.3, 96)
+    ys, xs = np.nonzero(full)
+    # a solid object of about the circumradius, around the centre
+    assert 0.25 * np.pi * 16**2 < full.sum() < 1.3 * np.pi * 16**2
+    assert abs(xs.mean() - 48) < 8 and abs(ys.mean() - 48) < 8
+    assert xs.max() - xs.min() <= 2 * 1.15 * 16 + 2
+
+
+def test_unknown_shape_names_the_drawable_ones():
+    with pytest.raises(ValueError, match=r"'blob'.*'trapezoid'"):
+        shape_mask('blob', 48, 48, 16, 0.0, 96)
+
+
+def test_other_style_uses_only_its_own_words():
+    """The carry-over set: other classes, colours, size / position / count
+    words; none of the built-in benchmark's shape, colour or size words."""
+    rng = np.random.default_rng(1)
+    own = set(OTHER_STYLE.shapes) | set(OTHER_STYLE.colours) | set(
+        OTHER_STYLE.sizes)
+    builtin = set(SHAPES_STYLE.shapes) | set(SHAPES_STYLE.colours) | set(
+        SHAPES_STYLE.sizes)
+    seen = set()
+    for _ in range(60):
+        img, objects = draw_scene(rng, 96, style=OTHER_STYLE)
+        sizes = [o.size for o in objects]
+        assert sizes.count(max(sizes, key=list(OTHER_STYLE.sizes).index)) == 1
+        for obj in objects:
+            assert obj.shape in OTHER_STYLE.shapes
+            assert obj.colour in OTHER_STYLE.colours
+            seen.add(obj.shape)
+        captions = make_captions(objects, rng, OTHER_STYLE)
+        words = {w for c in captions for w in caption_tokens(c)}
+        assert not words & builtin, words & builtin
+        assert {o.shape for o in objects} <= words and words & own
+    assert seen == set(OTHER_STYLE.shapes)
+
+
+def test_other_style_formats(tmp_path):
+    root = str(tmp_path / 'other')
+    meta = generate_shapes(root, num_train=8, num_val=2, seed=2, img_size=64,
+                           style='other')
+    assert meta['classes'] == list(OTHER_STYLE.shapes)
+    coco = COCO(osp.join(root, 'annotations', 'instances_train.json'))
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(
+        OTHER_STYLE.shapes)
+    classes = open(osp.join(root, 'classification',
+                            'classes.txt')).read().split()
+    assert classes == list(OTHER_STYLE.shapes)
+    for line in open(osp.join(root, 'classification', 'train.txt')):
+        path, label = line.split()
+        img_id = int(osp.splitext(osp.basename(path))[0]) + 1
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
+        assert int(label) in {a['category_id'] - 1 for a in anns}

@@ -28,3 +28,19 @@ def test_cli_writes_every_format(tmp_path):
     meta = json.loads((out / 'meta.json').read_text())
     assert (meta['num_train'], meta['num_val'], meta['seed'],
             meta['img_size']) == (5, 2, 1, 64)
+
+
+def test_cli_other_style(tmp_path):
+    """``--style other``: the same formats with other classes and words."""
+    out = tmp_path / 'o'
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'misc', 'generate_shapes.py'), '--out',
+        str(out), '--num-train', '6', '--num-val', '2', '--style', 'other',
+        '--img-size', '72'
+    ], capture_output=True, text=True, check=True)
+    assert 'of 8 classes (pentagon, hexagon' in proc.stdout
+    meta = json.loads((out / 'meta.json').read_text())
+    assert meta['style'] == 'other' and meta['classes'][-1] == 'trapezoid'
+    assert (out / 'classification' / 'classes.txt').read_text().split() == (
+        meta['classes'])

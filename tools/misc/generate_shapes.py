@@ -6,6 +6,10 @@ Example::
     python tools/misc/generate_shapes.py --out data/shapes
     python tools/misc/generate_shapes.py --out /tmp/s --num-train 50 \
         --num-val 10 --seed 1 --img-size 128
+    # another set (8 other classes, other colours and words) to check that
+    # a recipe carries over (docs/custom_dataset.md)
+    python tools/misc/generate_shapes.py --out data/other_shapes \
+        --style other --seed 7 --img-size 200
 
 The same arguments always give byte-identical files; see
 ``mmupv2/datasets/shapes/generator.py`` for the layout and formats.
@@ -15,7 +19,7 @@ import time
 
 from mmengine.utils import ProgressBar
 
-from mmupv2.datasets.shapes import generate_shapes
+from mmupv2.datasets.shapes import STYLES, generate_shapes
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,6 +31,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--img-size', type=int, default=160, help='image side in pixels')
+    parser.add_argument(
+        '--style', default='shapes', choices=sorted(STYLES),
+        help='shapes: the built-in benchmark; other: other classes, '
+        'colours and words')
     return parser.parse_args()
 
 
@@ -44,8 +52,9 @@ def main() -> None:
 
     start = time.time()
     meta = generate_shapes(args.out, args.num_train, args.num_val, args.seed,
-                           args.img_size, progress)
+                           args.img_size, progress, args.style)
     print(f"wrote {meta['num_train']} train / {meta['num_val']} val images "
+          f"of {len(meta['classes'])} classes ({', '.join(meta['classes'])}) "
           f'and all annotation formats to {args.out} '
           f'in {time.time() - start:.1f}s')
 

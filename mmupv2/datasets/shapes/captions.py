@@ -11,9 +11,7 @@ from typing import List, Sequence
 import numpy as np
 
 from .scene import SceneObject
-
-_NUMBERS = ('zero', 'one', 'two', 'three', 'four', 'five')
-_SIZE_ORDER = {'large': 0, 'medium': 1, 'small': 2}
+from .styles import SHAPES_STYLE, ShapesStyle
 
 
 def _join(phrases: Sequence[str]) -> str:
@@ -35,13 +33,14 @@ def _where(position: str) -> str:
     return f'at the {position}'
 
 
-def make_captions(objects: Sequence[SceneObject],
-                  rng: np.random.Generator) -> List[str]:
+def make_captions(objects: Sequence[SceneObject], rng: np.random.Generator,
+                  style: ShapesStyle = SHAPES_STYLE) -> List[str]:
     """Three different captions of one scene.
 
     Args:
         objects: the scene's objects (any order).
         rng: picks the order of objects in the positional caption.
+        style: the style the scene was drawn in (its size and count words).
 
     Returns:
         list[str]: ``[by size, by position, by count]``, e.g.
@@ -49,7 +48,8 @@ def make_captions(objects: Sequence[SceneObject],
         'a blue ring at the top left and a red star in the center',
         'two shapes: a red star and a blue ring']``.
     """
-    by_size = sorted(objects, key=lambda o: _SIZE_ORDER[o.size])
+    size_rank = style.size_rank
+    by_size = sorted(objects, key=lambda o: size_rank[o.size])
     size_caption = _join(
         [_a(f'{o.size} {o.colour} {o.shape}') for o in by_size])
     order = rng.permutation(len(objects))
@@ -58,7 +58,7 @@ def make_captions(objects: Sequence[SceneObject],
            f'{_where(objects[i].position)}') for i in order
     ])
     noun = 'shape' if len(objects) == 1 else 'shapes'
-    count_caption = f'{_NUMBERS[len(objects)]} {noun}: ' + _join(
+    count_caption = f'{style.numbers[len(objects)]} {noun}: ' + _join(
         [_a(f'{o.colour} {o.shape}') for o in by_size])
     return [size_caption, position_caption, count_caption]
 

@@ -29,7 +29,8 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from .captions import caption_tokens, make_captions
-from .scene import SHAPES, draw_scene
+from .scene import draw_scene
+from .styles import SHAPES_STYLE, ShapesStyle, get_style
 from .tokenizer import train_tokenizer
 
 #: Bumped whenever the generated data would change for the same seed.
@@ -51,8 +52,8 @@ def _rle(mask: np.ndarray) -> Dict:
 
 def generate_split(out_dir: str, split: str, num_images: int, seed: int,
                    img_size: int,
-                   progress: Optional[Callable[[int, int], None]] = None
-                   ) -> List[Dict]:
+                   progress: Optional[Callable[[int, int], None]] = None,
+                   style: ShapesStyle = SHAPES_STYLE) -> List[Dict]:
     """Draw and write one split's images; return one record per image.
 
     Returns:
@@ -64,8 +65,8 @@ def generate_split(out_dir: str, split: str, num_images: int, seed: int,
     records = []
     for idx in range(num_images):
         rng = np.random.default_rng([seed, _SPLIT_CODE[split], idx])
-        img, objects = draw_scene(rng, img_size)
-        captions = make_captions(objects, rng)
+        img, objects = draw_scene(rng, img_size, style=style)
+        captions = make_captions(objects, rng, style)
         file_name = f'{split}/{idx:06d}.png'
         ok = cv2.imwrite(osp.join(out_dir, 'images', file_name),
                          cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
@@ -95,15 +96,16 @@ def _coco_images_annotations(
     return images, annotations
 
 
-def _coco_instances(records: List[Dict], img_size: int) -> Dict:
+def _coco_instances(records: List[Dict], img_size: int,
+                    classes: Tuple[str, ...]) -> Dict:
     images, annotations = _coco_images_annotations(
         records, img_size, lambda rec: (
-            dict(category_id=SHAPES.index(obj.shape) + 1, bbox=obj.bbox,
+            dict(category_id=classes.index(obj.shape) + 1, bbox=obj.bbox,
                  area=obj.area, iscrowd=0, segmentation=_rle(obj.mask))
             for obj in rec['objects']))
     categories = [
         dict(id=i + 1, name=name, supercategory='shape')
-        for i, name in enumerate(SHAPES)
+        for i, name in enumerate(classes)
     ]
     return dict(
         info=dict(description='mmupv2 shapes benchmark',
@@ -138,11 +140,11 @@ def _karpathy(all_records: Dict[str, List[Dict]]) -> Dict:
     return dict(images=images, dataset='shapes')
 
 
-def _largest_shape(objects) -> int:
+def _largest_shape(objects, style: ShapesStyle) -> int:
     """Classification label: the shape of the largest object (by its full
     size category; the largest category occurs once per scene)."""
-    order = {'large': 0, 'medium': 1, 'small': 2}
-    return SHAPES.index(min(objects, key=lambda o: order[o.size]).shape)
+    rank = style.size_rank
+    return style.shapes.index(min(objects, key=lambda o: rank[o.size]).shape)
 
 
 def generate_shapes(out_dir: str,
@@ -151,7 +153,8 @@ def generate_shapes(out_dir: str,
                     seed: int = 0,
                     img_size: int = 160,
                     progress: Optional[Callable[[str, int, int],
-                                                None]] = None) -> Dict:
+                                                None]] = None,
+                    style: str = 'shapes') -> Dict:
     """Generate the whole benchmark into ``out_dir`` (see module docstring).
 
     Args:
@@ -160,10 +163,13 @@ def generate_shapes(out_dir: str,
         seed: fixes every random choice.
         img_size: image side in pixels (>= 64).
         progress: called as ``progress(split, done, total)`` after each image.
+        style: ``'shapes'`` (the built-in benchmark) or ``'other'`` (other
+            classes, colours and words, :mod:`.styles`).
 
     Returns:
         dict: the content of ``meta.json``.
     """
+    style_def = get_style(style)
     if img_size < 64:
         raise ValueError(f'img_size must be >= 64, got {img_size}')
     if num_train < 1 or num_val < 1:
@@ -177,10 +183,10 @@ def generate_shapes(out_dir: str,
         cb = None if progress is None else (
             lambda done, total, split=split: progress(split, done, total))
         records = generate_split(out_dir, split, counts[split], seed,
-                                 img_size, cb)
+                                 img_size, cb, style_def)
         all_records[split] = records
         _dump_json(
-            _coco_instances(records, img_size),
+            _coco_instances(records, img_size, style_def.shapes),
             osp.join(out_dir, 'annotations', f'instances_{split}.json'))
         _dump_json(
             _coco_captions(records, img_size),
@@ -196,13 +202,13 @@ def generate_shapes(out_dir: str,
                   'w') as f:
             for rec in records:
                 f.write(f"{rec['file_name']} "
-                        f"{_largest_shape(rec['objects'])}\n")
+                        f"{_largest_shape(rec['objects'], style_def)}\n")
         with open(osp.join(out_dir, 'text', f'{split}.txt'), 'w') as f:
             for rec in records:
                 for cap in rec['captions']:
                     f.write(cap + '\n')
     with open(osp.join(out_dir, 'classification', 'classes.txt'), 'w') as f:
-        f.write('\n'.join(SHAPES) + '\n')
+        f.write('\n'.join(style_def.shapes) + '\n')
     _dump_json(
         _karpathy(all_records),
         osp.join(out_dir, 'annotations', 'karpathy_shapes.json'))
@@ -210,6 +216,6 @@ def generate_shapes(out_dir: str,
         osp.join(out_dir, 'text', 'train.txt'), osp.join(out_dir, 'tokenizer'))
     meta = dict(generator_version=GENERATOR_VERSION, seed=seed,
                 num_train=num_train, num_val=num_val, img_size=img_size,
-                classes=list(SHAPES))
+                classes=list(style_def.shapes), style=style)
     _dump_json(meta, osp.join(out_dir, 'meta.json'))
     return meta

@@ -10,30 +10,22 @@ category occurs exactly once per scene, so "the shape of the largest object"
 """
 import math
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 
-#: Shape names; also the classification classes and detection categories.
-SHAPES = ('circle', 'square', 'triangle', 'diamond', 'star', 'cross', 'ring')
-#: Colour name -> base RGB; each object jitters it a little.
-COLOURS = {
-    'red': (220, 40, 40),
-    'green': (40, 180, 60),
-    'blue': (40, 80, 220),
-    'yellow': (235, 215, 40),
-    'purple': (150, 60, 190),
-    'orange': (245, 140, 30),
-    'white': (245, 245, 245),
-}
-#: Size name -> radius as a fraction of the image side.
-SIZES = {'small': 0.07, 'medium': 0.11, 'large': 0.16}
+from .styles import OTHER_STYLE, SHAPES_STYLE, ShapesStyle
+
+#: The built-in benchmark's vocabulary (see :mod:`.styles` for others).
+SHAPES = SHAPES_STYLE.shapes
+COLOURS = SHAPES_STYLE.colours
+SIZES = SHAPES_STYLE.sizes
+POSITIONS = SHAPES_STYLE.positions
+#: Every shape :func:`shape_mask` draws.
+DRAWABLE_SHAPES = SHAPES + OTHER_STYLE.shapes
 #: Minimum visible fraction of each object after occlusion.
 MIN_VISIBLE = 0.5
-#: 3x3 grid of position words, indexed [row][col].
-POSITIONS = (('top left', 'top', 'top right'), ('left', 'center', 'right'),
-             ('bottom left', 'bottom', 'bottom right'))
 
 
 @dataclass
@@ -41,9 +33,9 @@ class SceneObject:
     """One drawn object.
 
     Attributes:
-        shape (str): one of :data:`SHAPES`.
-        colour (str): one of :data:`COLOURS`.
-        size (str): one of :data:`SIZES`.
+        shape (str): one of the style's shapes (:data:`SHAPES`).
+        colour (str): one of the style's colours (:data:`COLOURS`).
+        size (str): one of the style's sizes (:data:`SIZES`).
         mask (np.ndarray): (H, W) bool, the *visible* pixels.
         bbox (list[int]): COCO ``[x, y, w, h]`` of the visible pixels.
         position (str): grid word of the box centre, see :data:`POSITIONS`.
@@ -82,6 +74,51 @@ def _cross(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
     return pts + np.array([cx, cy])
 
 
+def _rotated(points, rot: float, cx: float, cy: float) -> np.ndarray:
+    """``points`` (N, 2) around the origin, rotated by ``rot`` and moved to
+    (cx, cy)."""
+    c, s = math.cos(rot), math.sin(rot)
+    return np.asarray(points) @ np.array([[c, s], [-s, c]]) + np.array(
+        [cx, cy])
+
+
+def _other_shape(canvas: np.ndarray, shape: str, cx: float, cy: float,
+                 r: float, rot: float) -> None:
+    """Draw one of :data:`OTHER_STYLE`'s shapes into ``canvas``."""
+    centre, deg = (round(cx), round(cy)), math.degrees(rot)
+    if shape == 'ellipse':
+        cv2.ellipse(canvas, centre, (round(r), round(0.55 * r)), deg, 0, 360,
+                    1, -1)
+        return
+    if shape == 'crescent':
+        cv2.circle(canvas, centre, round(r), 1, -1)
+        cv2.circle(canvas, (round(cx + 0.5 * r), round(cy - 0.2 * r)),
+                   round(0.8 * r), 0, -1)
+        return
+    if shape == 'semicircle':
+        cv2.ellipse(canvas, (round(cx), round(cy + 0.4 * r)),
+                    (round(r), round(r)), deg, 180, 360, 1, -1)
+        return
+    if shape in ('pentagon', 'hexagon'):
+        n = 5 if shape == 'pentagon' else 6
+        angles = rot - math.pi / 2 + np.arange(n) * 2 * math.pi / n
+        poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
+    elif shape == 'arrow':
+        poly = _rotated([(-r, -0.25 * r), (0.1 * r, -0.25 * r),
+                         (0.1 * r, -0.7 * r), (r, 0), (0.1 * r, 0.7 * r),
+                         (0.1 * r, 0.25 * r), (-r, 0.25 * r)], rot, cx, cy)
+    elif shape == 'rectangle':
+        poly = _rotated([(-r, -0.5 * r), (r, -0.5 * r), (r, 0.5 * r),
+                         (-r, 0.5 * r)], rot, cx, cy)
+    elif shape == 'trapezoid':
+        poly = _rotated([(-0.5 * r, -0.6 * r), (0.5 * r, -0.6 * r),
+                         (r, 0.6 * r), (-r, 0.6 * r)], rot, cx, cy)
+    else:
+        raise ValueError(
+            f'unknown shape {shape!r}; expected one of {DRAWABLE_SHAPES}')
+    cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
+
+
 def shape_mask(shape: str, cx: float, cy: float, r: float, rot: float,
                size: int) -> np.ndarray:
     """Rasterise one shape of circumradius ``r`` centred at (cx, cy).
@@ -107,7 +144,8 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, rot: float,
     elif shape == 'cross':
         poly = _cross(cx, cy, r, rot)
     else:
-        raise ValueError(f'unknown shape {shape!r}; expected one of {SHAPES}')
+        _other_shape(canvas, shape, cx, cy, r, rot)
+        return canvas.astype(bool)
     cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
     return canvas.astype(bool)
 
@@ -132,16 +170,18 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return img
 
 
-def _position_word(bbox: List[int], size: int) -> str:
+def _position_word(bbox: List[int], size: int,
+                   positions: Tuple[Tuple[str, ...], ...]) -> str:
     x, y, w, h = bbox
     col = min(int((x + w / 2) / size * 3), 2)
     row = min(int((y + h / 2) / size * 3), 2)
-    return POSITIONS[row][col]
+    return positions[row][col]
 
 
-def _sample_sizes(rng: np.random.Generator, n: int) -> List[str]:
+def _sample_sizes(rng: np.random.Generator, n: int,
+                  sizes: Dict[str, float]) -> List[str]:
     """``n`` size names in which the largest category occurs exactly once."""
-    names = list(SIZES)
+    names = list(sizes)
     top = int(rng.integers(0, len(names))) if n == 1 else int(
         rng.integers(1, len(names)))
     rest = [names[int(rng.integers(0, top))] for _ in range(n - 1)]
@@ -160,7 +200,8 @@ def _keeps_visible(full_masks: List[np.ndarray]) -> bool:
 
 
 def draw_scene(rng: np.random.Generator, size: int = 160,
-               max_tries: int = 50) -> Tuple[np.ndarray, List[SceneObject]]:
+               max_tries: int = 50, style: ShapesStyle = SHAPES_STYLE
+               ) -> Tuple[np.ndarray, List[SceneObject]]:
     """Draw one scene.
 
     Args:
@@ -168,6 +209,7 @@ def draw_scene(rng: np.random.Generator, size: int = 160,
         size: image side in pixels.
         max_tries: placement attempts per object before the scene is redrawn
             with fewer objects.
+        style: the shapes, colours and words to draw from.
 
     Returns:
         tuple: the RGB image, (size, size, 3) uint8, and its objects in
@@ -175,13 +217,14 @@ def draw_scene(rng: np.random.Generator, size: int = 160,
     """
     num = int(rng.integers(1, 5))
     while True:
-        sizes = _sample_sizes(rng, num)
+        sizes = _sample_sizes(rng, num, style.sizes)
         placed: List[Tuple[str, str, str, np.ndarray]] = []
         for size_name in sizes:
             for _ in range(max_tries):
-                shape = SHAPES[int(rng.integers(0, len(SHAPES)))]
-                colour = list(COLOURS)[int(rng.integers(0, len(COLOURS)))]
-                r = SIZES[size_name] * size * rng.uniform(0.9, 1.1)
+                shape = style.shapes[int(rng.integers(0, len(style.shapes)))]
+                colour = list(style.colours)[int(
+                    rng.integers(0, len(style.colours)))]
+                r = style.sizes[size_name] * size * rng.uniform(0.9, 1.1)
                 margin = 1.15 * r + 1
                 cx, cy = rng.uniform(margin, size - margin, 2)
                 full = shape_mask(shape, cx, cy, r, rng.uniform(-0.35, 0.35),
@@ -201,14 +244,14 @@ def draw_scene(rng: np.random.Generator, size: int = 160,
     for shape, colour, size_name, full in reversed(placed):
         visible = full & ~covered  # later (top) objects were drawn first
         covered |= full
-        rgb = np.array(COLOURS[colour], float) + rng.uniform(-20, 20, 3)
+        rgb = np.array(style.colours[colour], float) + rng.uniform(-20, 20, 3)
         img[visible] = rgb
         ys, xs = np.nonzero(visible)
         bbox = [int(xs.min()), int(ys.min()),
                 int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
         objects.append(
             SceneObject(shape, colour, size_name, visible, bbox,
-                        _position_word(bbox, size)))
+                        _position_word(bbox, size, style.positions)))
     objects.reverse()
     img += rng.normal(0, 8, img.shape)  # sensor noise over everything
     return np.clip(np.round(img), 0, 255).astype(np.uint8), objects
