@@ -7,14 +7,18 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def test_cli_writes_every_format(tmp_path):
-    out = tmp_path / 's'
-    proc = subprocess.run([
+def _generate(out, *args):
+    return subprocess.run([
         sys.executable,
         osp.join(ROOT, 'tools', 'misc', 'generate_shapes.py'), '--out',
-        str(out), '--num-train', '5', '--num-val', '2', '--seed', '1',
-        '--img-size', '64'
+        str(out), *args
     ], capture_output=True, text=True, check=True)
+
+
+def test_cli_writes_every_format(tmp_path):
+    out = tmp_path / 's'
+    proc = _generate(out, '--num-train', '5', '--num-val', '2', '--seed', '1',
+                     '--img-size', '64')
     assert 'wrote 5 train / 2 val images' in proc.stdout
     for rel in ('images/train/000004.png', 'images/val/000001.png',
                 'annotations/instances_train.json',
@@ -33,12 +37,8 @@ def test_cli_writes_every_format(tmp_path):
 def test_cli_other_style(tmp_path):
     """``--style other``: the same formats with other classes and words."""
     out = tmp_path / 'o'
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'tools', 'misc', 'generate_shapes.py'), '--out',
-        str(out), '--num-train', '6', '--num-val', '2', '--style', 'other',
-        '--img-size', '72'
-    ], capture_output=True, text=True, check=True)
+    proc = _generate(out, '--num-train', '6', '--num-val', '2', '--style',
+                     'other', '--img-size', '72')
     assert 'of 8 classes (pentagon, hexagon' in proc.stdout
     meta = json.loads((out / 'meta.json').read_text())
     assert meta['style'] == 'other' and meta['classes'][-1] == 'trapezoid'
