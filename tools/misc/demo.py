@@ -280,7 +280,8 @@ def main() -> int:
     train_time = time.time() - start
     metrics = runner.test()
     rows = metrics_to_rows(metrics, loop_dataset_tasks(runner.test_loop))
-    print(rows_to_table(rows, title='mmupv2 demo: shapes val'))
+    data_name = osp.basename(osp.normpath(cfg.get('data_root', DATA_ROOT)))
+    print(rows_to_table(rows, title=f'mmupv2 demo: {data_name} val'))
 
     summary = paper_scale_metrics(metrics)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -318,7 +319,7 @@ def main() -> int:
             f'`{osp.relpath(args.config, ROOT)}` trained for '
             f'{loop.max_iters} iterations ({loop.sampling} sampling) in '
             f'{train_time / 60:.1f} min, {total_time / 60:.1f} min with '
-            'evaluation and drawing; values on the shapes val split '
+            f'evaluation and drawing; values on the {data_name} val split '
             '(0-100). "iterations": how many training iterations the '
             'entry of that task had.', [
                 'task', 'metric', 'floor', 'reached', 'met',
