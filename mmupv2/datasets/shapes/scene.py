@@ -65,21 +65,19 @@ def _star(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
         [cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
 
 
-def _cross(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
-    a, b = r, 0.35 * r
-    pts = np.array([(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b),
-                    (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)])
-    c, s = math.cos(rot), math.sin(rot)
-    pts = pts @ np.array([[c, s], [-s, c]])
-    return pts + np.array([cx, cy])
-
-
 def _rotated(points, rot: float, cx: float, cy: float) -> np.ndarray:
     """``points`` (N, 2) around the origin, rotated by ``rot`` and moved to
     (cx, cy)."""
     c, s = math.cos(rot), math.sin(rot)
     return np.asarray(points) @ np.array([[c, s], [-s, c]]) + np.array(
         [cx, cy])
+
+
+def _cross(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
+    a, b = r, 0.35 * r
+    return _rotated([(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b),
+                     (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)],
+                    rot, cx, cy)
 
 
 def _other_shape(canvas: np.ndarray, shape: str, cx: float, cy: float,
