@@ -172,9 +172,10 @@ class RegionProposalImageEncoder(BaseModule):
                 f'RegionProposalImageEncoder: pretrained checkpoint '
                 f'{checkpoint!r} not found. The ResNet-50 ablations start '
                 'from the proposal pre-training: python tools/train.py '
-                'configs/proposal_pretrain/upv2-proposer_r50_8xb2-12e_coco.py '
-                '(docs/model_zoo.md); or set model.image_encoder.pretrained='
-                'None to start from the backbone\'s own init_cfg')
+                'configs/proposal_pretrain/'
+                'upv2-proposer_r50_16xb1-12e_coco.py (docs/model_zoo.md); '
+                'or set model.image_encoder.pretrained=None to start from '
+                'the backbone\'s own init_cfg')
         state_dict = checkpoint_state_dict(checkpoint)
         prefix = ENCODER_PREFIX if any(
             k.startswith(ENCODER_PREFIX) for k in state_dict) else ''
