@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmengine.dist import get_world_size
 from mmengine.model import BaseModel
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
@@ -15,6 +16,7 @@ from mmupv2.utils.checkpoint import safe_checkpoint_loading
 from .decoders import DecoderCache, DecoderOutput, TokenSegment
 from .image_encoders import ImageEncoderOutput
 from .tasks.class_names import ClassNames
+from .tasks.gather import gather_shards_with_grad, shard_range
 from .tasks.target_cache import TargetEmbeddingCache
 from .tasks.vocabulary import VocabularyTargets
 from .text_encoders import SpecialTokens, TextFeatures
@@ -100,6 +102,9 @@ class UniPerceiverV2(BaseModel):
     every lookup (so an optimizer step, ``load_state_dict`` or a device move
     all invalidate it; see
     :class:`~mmupv2.models.tasks.target_cache.TargetEmbeddingCache`).
+    In distributed training each rank encodes a ``1/world_size`` shard of
+    them and the ranks gather the rest with its gradient
+    (``shard_targets``).
 
     **DDP.** Under unmixed sampling a batch trains one task, so the other
     tasks' temperatures, the experts no segment routes to, and (for
@@ -130,6 +135,19 @@ class UniPerceiverV2(BaseModel):
             three-token texts through 12 + 6 layers); stored, its
             activations would need tens of GB, checkpointed only the (V, D)
             outputs and one chunk. Costs one extra forward of the targets.
+        shard_targets: in distributed training, each rank encodes
+            ``1/world_size`` of a target set (class names, the vocabulary;
+            uneven splits allowed) and the ranks gather the (N, D)
+            embeddings with their gradient
+            (:func:`~mmupv2.models.tasks.gather.gather_shards_with_grad`),
+            as Uni-Perceiver v1 splits its vocabulary: after DDP's
+            averaging every gradient equals that of each rank encoding
+            every target, at ``1/world_size`` of the cost. Retrieval's
+            per-batch texts, inference and a single process are unchanged
+            (no collective). Needs every rank to encode the same target
+            set in the same order, which ``MultiTaskLoop`` guarantees (one
+            task, or the same mixed entries, on every rank); class-name
+            synonyms are then drawn by the rank that encodes the class.
         data_preprocessor: e.g. ``dict(type='mmdet.DetDataPreprocessor',
             ...)``.
         init_cfg: mmengine init config.
@@ -143,6 +161,7 @@ class UniPerceiverV2(BaseModel):
                  tasks: Dict[str, ConfigType],
                  target_chunk_size: int = 4096,
                  checkpoint_targets: bool = True,
+                 shard_targets: bool = True,
                  vocabulary: str = 'full',
                  data_preprocessor: Optional[ConfigType] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -168,6 +187,7 @@ class UniPerceiverV2(BaseModel):
             self.tasks[name] = head
         self.target_chunk_size = target_chunk_size
         self.checkpoint_targets = checkpoint_targets
+        self.shard_targets = shard_targets
         self.target_cache = TargetEmbeddingCache()
         self.vocabulary_targets = VocabularyTargets(
             self.text_encoder.tokenizer, vocabulary)
@@ -423,10 +443,18 @@ class UniPerceiverV2(BaseModel):
                          input_ids: Tensor,
                          attention_mask: Tensor,
                          attribute: str,
-                         checkpointed: bool = True) -> Tensor:
+                         checkpointed: bool = True,
+                         sharded: bool = True) -> Tensor:
         """(N, L) token ids -> (N, D) ``<SPE>`` outputs, ``target_chunk_size``
         at a time; with gradient checkpointing per chunk in training when
-        ``checkpoint_targets`` (and ``checkpointed``)."""
+        ``checkpoint_targets`` (and ``checkpointed``); in distributed
+        training a shard of the rows per rank when ``shard_targets`` (and
+        ``sharded``, see :meth:`shards_targets`)."""
+        num = input_ids.shape[0]
+        sharded = sharded and self.shards_targets(num)
+        if sharded:
+            rows = shard_range(num)
+            input_ids, attention_mask = input_ids[rows], attention_mask[rows]
         outs = []
         checkpointed = (checkpointed and self.checkpoint_targets
                         and torch.is_grad_enabled())
@@ -441,7 +469,18 @@ class UniPerceiverV2(BaseModel):
                         use_reentrant=False))
             else:
                 outs.append(self._encode_target_chunk(*chunk))
-        return torch.cat(outs)
+        out = torch.cat(outs)
+        return gather_shards_with_grad(out, num) if sharded else out
+
+    def shards_targets(self, num: int) -> bool:
+        """Whether a target set of ``num`` texts is encoded a shard per
+        rank: ``shard_targets``, training with gradient, more than one rank
+        and at least one target per rank."""
+        if not (self.shard_targets and self.training
+                and torch.is_grad_enabled()):
+            return False
+        world_size = get_world_size()
+        return world_size > 1 and num >= world_size
 
     def encode_targets(self,
                        texts: Sequence[str],
@@ -460,8 +499,8 @@ class UniPerceiverV2(BaseModel):
             texts: N texts.
             attribute: the MoE attribute of the target segment.
             per_batch: the texts come with the batch (retrieval: B new
-                texts every step, like its B images): neither cached nor
-                checkpointed.
+                texts every step, like its B images): neither cached,
+                checkpointed nor sharded (each rank's texts are its own).
 
         Returns:
             Tensor: (N, D); with gradient in training mode.
@@ -470,7 +509,8 @@ class UniPerceiverV2(BaseModel):
 
         def compute() -> Tensor:
             return self._decode_text_ids(*self.tokenize(texts), attribute,
-                                         checkpointed=not per_batch)
+                                         checkpointed=not per_batch,
+                                         sharded=not per_batch)
 
         if self.training or per_batch:
             return compute()

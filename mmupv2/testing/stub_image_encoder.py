@@ -106,7 +106,7 @@ class StubImageEncoder(BaseModule):
             ImageEncoderOutput: O regional tokens, M' + H/16 * W/16 global
             tokens, masks on the H/4 x W/4 grid.
         """
-        f0 = self.stem(inputs.float())  # (B, C, H/4, W/4)
+        f0 = self.stem(inputs.to(self.stem.weight.dtype))  # (B, C, H/4, W/4)
         fl = self.down(F.gelu(f0))  # (B, C, H/16, W/16)
         bsz, _, h, w = fl.shape
         flat = fl.flatten(2).transpose(1, 2)  # (B, h*w, C)

@@ -48,4 +48,9 @@ model = dict(
         # v1 decodes COCO captions with beam 2 and at most 21 tokens
         captioning=dict(type='CaptioningTask', beam_size=2, max_length=21),
         retrieval=dict(type='RetrievalTask', gather=True),
-        mlm=dict(type='MLMTask', mask_prob=0.15)))
+        mlm=dict(type='MLMTask', mask_prob=0.15)),
+    # in distributed training each GPU encodes 1/world_size of the class
+    # names and of the 50,265 vocabulary targets and the GPUs gather the
+    # embeddings with their gradient (exact; docs/benchmark.md "Paper-scale
+    # step cost"); False: every GPU encodes all of them
+    shard_targets=True)

@@ -61,7 +61,8 @@ class AttributeGate(nn.Module):
             tuple: expert indices (S, k) long and their gates (S, k), which
             sum to 1 over k.
         """
-        logits = self.wg(self.tag_transform(attributes.float()))
+        logits = self.wg(
+            self.tag_transform(attributes.to(self.wg.weight.dtype)))
         if self.training and self.noise_std > 0:
             logits = logits + torch.randn_like(logits) * (
                 self.noise_std / self.num_experts)
