@@ -1,8 +1,8 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
-"""What the benchmark scripts share: their common options, timing
-variants in turn, and writing results into ``docs/benchmark.md`` one
-section at a time, so each script updates its own table and leaves the
-others."""
+"""What the benchmark scripts share: their common options, the GPUs'
+peak throughput, timing variants in turn, and writing results into
+``docs/benchmark.md`` one section at a time, so each script updates its own
+table and leaves the others."""
 import argparse
 import datetime
 import os.path as osp
@@ -13,6 +13,33 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+#: Dense bf16 tensor-core peak (TFLOP/s) by a substring of the device name,
+#: first match wins (NVIDIA data sheets; SXM where a name does not say).
+PEAK_BF16_TFLOPS = (
+    ('H100 PCIe', 756.0),
+    ('H100 NVL', 835.0),
+    ('H200', 989.4),
+    ('H100', 989.4),
+    ('GH200', 989.4),
+    ('B200', 2250.0),
+    ('A100', 312.0),
+    ('L40S', 362.1),
+    ('L40', 181.0),
+    ('L4', 121.0),
+    ('A10', 125.0),
+)
+
+
+def peak_tflops(device_name: str,
+                override: Optional[float] = None) -> Optional[float]:
+    """The dense bf16 peak of a GPU by name (None: unknown)."""
+    if override:
+        return override
+    for key, value in PEAK_BF16_TFLOPS:
+        if key.lower() in device_name.lower():
+            return value
+    return None
 
 
 def parse_benchmark_args(parser: argparse.ArgumentParser,

@@ -29,7 +29,8 @@ GPU unless it says fp32):
     architecture (random weights) with a synthetic byte-level BPE tokenizer
     of RoBERTa's 50,265 tokens, so the full-vocabulary captioning targets
     cost what they cost with ``roberta-base``. **MFU** = FLOPs of the step /
-    median step time / the GPU's dense bf16 peak (:data:`PEAK_BF16_TFLOPS`,
+    median step time / the GPU's dense bf16 peak (``PEAK_BF16_TFLOPS`` of
+    ``mmupv2/utils/benchmark_table.py``,
     by device name; ``--peak-tflops`` overrides). FLOPs are counted by
     ``torch.utils.flop_counter.FlopCounterMode`` on one extra step:
     2 per multiply-add of every matrix product, convolution and attention,
@@ -69,7 +70,6 @@ import time
 from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -80,47 +80,27 @@ from benchmark_image_encoder import (  # noqa: E402
     parse_size,
 )
 
+from mmupv2.engine.runner.task_schedule import (  # noqa: E402
+    first_entry_per_task,
+)
+from mmupv2.testing.synthetic import (  # noqa: E402
+    ROBERTA_BASE,
+    ROBERTA_VOCAB,
+    synthetic_batch,
+    synthetic_bpe_tokenizer,
+)
+from mmupv2.utils.benchmark_table import peak_tflops  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 R50_CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2',
                       'upv2_r50_16xb-mt-150k_4tasks.py')
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2',
                        'upv2_lite0-minilm_shapes.py')
-#: Dense bf16 tensor-core peak (TFLOP/s) by a substring of the device name,
-#: first match wins (NVIDIA data sheets; SXM where a name does not say).
-PEAK_BF16_TFLOPS = (
-    ('H100 PCIe', 756.0),
-    ('H100 NVL', 835.0),
-    ('H200', 989.4),
-    ('H100', 989.4),
-    ('GH200', 989.4),
-    ('B200', 2250.0),
-    ('A100', 312.0),
-    ('L40S', 362.1),
-    ('L40', 181.0),
-    ('L4', 121.0),
-    ('A10', 125.0),
-)
-ROBERTA_BASE = dict(model_type='roberta', hidden_size=768,
-                    num_hidden_layers=12, num_attention_heads=12,
-                    intermediate_size=3072, max_position_embeddings=514,
-                    type_vocab_size=1, layer_norm_eps=1e-5)
-ROBERTA_VOCAB = 50265
 TITLE = 'GPU'
 
 
 def log(msg: str) -> None:
     print(f'[benchmark_gpu] {msg}', flush=True)
-
-
-def peak_tflops(device_name: str,
-                override: Optional[float] = None) -> Optional[float]:
-    """The dense bf16 peak of a GPU by name (None: unknown)."""
-    if override:
-        return override
-    for key, value in PEAK_BF16_TFLOPS:
-        if key.lower() in device_name.lower():
-            return value
-    return None
 
 
 def sync(device: str) -> None:
@@ -298,131 +278,7 @@ def encoder_section(args, device: str) -> List[dict]:
     return rows
 
 
-# ------------------------------------------------------------ tokenizer
-def synthetic_bpe_tokenizer(out_dir: str, vocab_size: int) -> str:
-    """A RoBERTa-style byte-level BPE tokenizer with exactly ``vocab_size``
-    tokens (RoBERTa's 5 special tokens, the 256 byte symbols, then merges
-    that build every 1-3 letter word with and without a leading space, and
-    longer ones until the size is reached): any text tokenizes, a 3-letter
-    word is one token. Saved as a ``RobertaTokenizerFast`` folder."""
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import RobertaTokenizerFast
-
-    from mmupv2.datasets.shapes.tokenizer import SPECIAL_TOKENS
-    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
-    for symbol in sorted(ByteLevel.alphabet()):
-        vocab.setdefault(symbol, len(vocab))
-    letters = 'abcdefghijklmnopqrstuvwxyz'
-    merges: List[Tuple[str, str]] = []
-
-    def stems():
-        yield from (('\u0120', x) for x in letters)
-        yield from (('\u0120' + x, y) for x in letters for y in letters)
-        yield from (('\u0120' + x + y, z) for x in letters for y in letters
-                    for z in letters)
-        yield from ((x, y) for x in letters for y in letters)
-        yield from ((x + y, z) for x in letters for y in letters
-                    for z in letters)
-        yield from (('\u0120' + x + y + z, v) for x in letters
-                    for y in letters for z in letters for v in letters)
-
-    for a, b in stems():
-        if len(vocab) >= vocab_size:
-            break
-        merges.append((a, b))
-        vocab[a + b] = len(vocab)
-    if len(vocab) != vocab_size:
-        raise ValueError(f'cannot build {vocab_size} tokens')
-    os.makedirs(out_dir, exist_ok=True)
-    vocab_file = osp.join(out_dir, 'vocab.json')
-    merges_file = osp.join(out_dir, 'merges.txt')
-    with open(vocab_file, 'w') as f:
-        json.dump(vocab, f)
-    with open(merges_file, 'w') as f:
-        f.write('#version: 0.2\n')
-        f.writelines(f'{a} {b}\n' for a, b in merges)
-    RobertaTokenizerFast(vocab_file=vocab_file, merges_file=merges_file,
-                         model_max_length=512).save_pretrained(out_dir)
-    return out_dir
-
-
-def random_caption(rng: np.random.Generator, words: int = 12) -> str:
-    letters = list('abcdefghijklmnopqrstuvwxyz')
-    return ' '.join(''.join(rng.choice(letters, 3)) for _ in range(words))
-
-
 # ------------------------------------------------------------ train
-def task_entries(cfg) -> List[dict]:
-    """The first entry of each task of ``cfg.train_dataloader``, with its
-    batch size and normalised s_k, w_k (as the multi-task loop reads them)."""
-    from mmupv2.engine.runner.task_schedule import normalise_ratios
-    from mmupv2.registry import DATASETS
-    names = list(cfg.train_dataloader)
-    ratios = normalise_ratios([
-        cfg.train_dataloader[n].get('sampling_ratio', 1.0) for n in names
-    ])
-    entries, seen = [], set()
-    for name, ratio in zip(names, ratios):
-        entry = cfg.train_dataloader[name]
-        dataset = entry['dataloader']['dataset']
-        task = dataset.get('task') or DATASETS.get(
-            dataset['type']).default_task
-        if task in seen:
-            continue
-        seen.add(task)
-        entries.append(dict(name=name, task=task, sampling_ratio=ratio,
-                            loss_weight=entry.get('loss_weight', 1.0),
-                            batch_size=entry['dataloader']['batch_size']))
-    return entries
-
-
-def synthetic_batch(task: str, batch: int, size: Tuple[int, int],
-                    num_classes: int, seed: int) -> dict:
-    """A collated batch as the task's data loader gives it: random images
-    packed by ``PackUPv2Inputs`` with labels / boxes + masks / captions."""
-    from mmdet.structures.bbox import HorizontalBoxes
-    from mmdet.structures.mask import BitmapMasks
-
-    from mmupv2.datasets.transforms import PackUPv2Inputs
-    pack = PackUPv2Inputs()
-    rng = np.random.default_rng(seed)
-    h, w = size
-    inputs, samples = [], []
-    for i in range(batch):
-        results = dict(
-            img=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
-            img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.),
-            task=task, dataset_name='synthetic', img_id=i, flip=False,
-            flip_direction=None, img_path=f'synthetic_{i}.jpg')
-        if task == 'classification':
-            results['gt_label'] = int(rng.integers(num_classes))
-        elif task in ('detection', 'instance_segmentation'):
-            n = 7  # COCO's mean objects per image
-            x1 = rng.uniform(0, 0.6, n) * w
-            y1 = rng.uniform(0, 0.6, n) * h
-            bw = rng.uniform(0.05, 0.4, n) * w
-            bh = rng.uniform(0.05, 0.4, n) * h
-            boxes = np.stack([x1, y1, x1 + bw, y1 + bh], 1).astype(
-                np.float32)
-            masks = np.zeros((n, h, w), np.uint8)
-            for k, (a, b, c, d) in enumerate(boxes.astype(int)):
-                masks[k, b:d, a:c] = 1
-            results.update(
-                gt_bboxes=HorizontalBoxes(torch.from_numpy(boxes)),
-                gt_bboxes_labels=rng.integers(num_classes, size=n),
-                gt_masks=BitmapMasks(masks, h, w),
-                gt_ignore_flags=np.zeros(n, bool))
-        else:  # captioning, retrieval
-            caption = random_caption(rng)
-            results['gt_caption'] = caption
-            if task == 'retrieval':
-                results['text'] = caption
-        packed = pack.transform(results)
-        inputs.append(packed['inputs'])
-        samples.append(packed['data_samples'])
-    return dict(inputs=inputs, data_samples=samples)
-
-
 def r50_model_cfg(args, tokenizer: str):
     """The R50 paper config's model with the benchmark's text encoder (and,
     for --smoke, tiny widths and 5 classes)."""
@@ -492,7 +348,7 @@ def train_section(args, device: str, tmp: str,
     loop = bare_loop(model, optim_wrapper)
     params = sum(p.numel() for p in model.parameters())
     rows = []
-    for spec in task_entries(cfg):
+    for spec in first_entry_per_task(cfg.train_dataloader):
         if args.time_left() < 20:
             log(f'train: out of time before {spec["task"]}')
             break

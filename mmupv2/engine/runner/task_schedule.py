@@ -192,3 +192,34 @@ class MixedSchedule:
                 if count:
                     yield int(count)
             start += chunk
+
+
+def first_entry_per_task(train_dataloader: dict) -> List[dict]:
+    """The first entry of each task of a ``train_dataloader`` config (dict
+    of entries), with its per-GPU batch size and normalised ``s_k`` and
+    ``w_k``, as :class:`MultiTaskLoop` reads them.
+
+    Returns:
+        list[dict]: ``name``, ``task``, ``sampling_ratio``,
+        ``loss_weight``, ``batch_size`` and the entry's ``dataloader``
+        config, in the order of the entries.
+    """
+    from mmupv2.registry import DATASETS
+    names = list(train_dataloader)
+    ratios = normalise_ratios([
+        train_dataloader[n].get('sampling_ratio', 1.0) for n in names
+    ])
+    entries, seen = [], set()
+    for name, ratio in zip(names, ratios):
+        entry = train_dataloader[name]
+        dataset = entry['dataloader']['dataset']
+        task = dataset.get('task') or DATASETS.get(
+            dataset['type']).default_task
+        if task in seen:
+            continue
+        seen.add(task)
+        entries.append(dict(name=name, task=task, sampling_ratio=ratio,
+                            loss_weight=entry.get('loss_weight', 1.0),
+                            batch_size=entry['dataloader']['batch_size'],
+                            dataloader=entry['dataloader']))
+    return entries

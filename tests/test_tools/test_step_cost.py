@@ -1,0 +1,140 @@
+# Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
+"""``tools/analysis_tools/step_cost.py`` and its counter
+(``mmupv2/utils/phase_counter.py``): hand counts on a small layer stack,
+the fit it extrapolates with, and the tool on the tiny config, whose
+extrapolated FLOPs must equal a direct measurement."""
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmupv2.utils.phase_counter import PhaseCounter
+
+from .tool_helpers import TINY_CONFIG, load_tool
+
+
+def test_flops_per_phase_and_direction_match_a_hand_count():
+    """Linear(8->16) in phase 'a', GELU + Linear(16->4) in 'b', batch 3,
+    the input without gradient; then attention in 'c'."""
+    torch.manual_seed(0)
+    first, second = nn.Linear(8, 16), nn.Linear(16, 4)
+    x = torch.randn(3, 8)
+    counter = PhaseCounter()
+    with counter:
+        with counter.phase('a'):
+            h = first(x)
+        with counter.phase('b'):
+            y = second(F.gelu(h))
+        loss = y.square().sum()  # element-wise: 'other', 0 FLOPs
+        loss.backward()
+    flops = counter.by_phase()
+    assert flops['a'] == dict(forward=2 * 3 * 8 * 16,
+                              backward=2 * 3 * 8 * 16)  # weight grad only
+    assert flops['b'] == dict(forward=2 * 3 * 16 * 4,
+                              backward=2 * (2 * 3 * 16 * 4))  # input, weight
+    assert flops.get('other', dict(forward=0, backward=0)) == dict(
+        forward=0, backward=0)
+    assert counter.total() == 2 * 3 * 8 * 16 * 2 + 2 * 3 * 16 * 4 * 3
+
+    q = torch.randn(2, 4, 5, 8, requires_grad=True)
+    k, v = torch.randn(2, 4, 7, 8), torch.randn(2, 4, 7, 6)
+    counter = PhaseCounter()
+    with counter:
+        with counter.phase('c'):
+            out = F.scaled_dot_product_attention(q, k, v)
+        out.sum().backward()
+    # q k^T (B H L S E) + weights x v (B H L S Ev), 2 FLOPs a multiply-add
+    assert counter.by_phase()['c']['forward'] == (2 * 4 * 5 * 7 * 8 * 2 +
+                                                  2 * 4 * 5 * 7 * 6 * 2)
+    assert counter.by_phase()['c']['backward'] > 0
+
+
+def test_inner_phase_can_keep_the_outer_one():
+    counter = PhaseCounter()
+    layer = nn.Linear(4, 4)
+    with counter:
+        with counter.phase('targets'):
+            with counter.phase('input text', keep_outer=('targets', )):
+                layer(torch.randn(2, 4))
+        with counter.phase('input text', keep_outer=('targets', )):
+            layer(torch.randn(2, 4))
+    assert counter.by_phase()['targets']['forward'] == 2 * 2 * 4 * 4
+    assert counter.by_phase()['input text']['forward'] == 2 * 2 * 4 * 4
+
+
+def test_peak_bytes_of_the_tensors_alive_at_once():
+    counter = PhaseCounter()
+    with counter:
+        a = torch.ones(1000)  # 4,000 bytes
+        b = a * 2  # 8,000 alive
+        del b
+        c = [a + 1, a + 2]  # 12,000 alive: the peak
+        del c
+        d = a[:10]  # a view: no new storage
+    assert counter.peak_bytes == 12000
+    assert counter.live_bytes == 4000
+    assert d.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
+
+
+def test_bilinear_fit_is_exact_on_a_bilinear_function():
+    tool = load_tool('analysis_tools/step_cost.py')
+
+    def f(x, y):
+        return 3 + 2 * x + 5 * y + 7 * x * y
+
+    points = {(x, y): f(x, y) for x in (2, 4) for y in (16, 32)}
+    assert tool.bilinear(points, 28, 1000) == pytest.approx(f(28, 1000))
+    # one axis measured at its value: only the other is fitted
+    points = {(x, 7): f(x, 7) for x in (2, 4)}
+    assert tool.bilinear(points, 28, 7) == pytest.approx(f(28, 7))
+
+
+def _cost(tool, tmp_path, name, *args):
+    out = tmp_path / f'{name}.json'
+    assert tool.main([TINY_CONFIG, '--json', str(out), *args]) == 0
+    return {r['task']: r for r in json.loads(out.read_text())['rows']}
+
+
+def test_tiny_config_extrapolated_equals_measured(tmp_path, shapes_cwd,
+                                                   shapes_root):
+    """Classification of the tiny config (batch 16, 7 classes) fitted from
+    steps of 2 and 4 images equals a step of 16 measured directly, part by
+    part; captioning's vocabulary (the whole tokenizer) fitted from 64 and
+    128 targets; the section is written."""
+    from transformers import AutoTokenizer
+    vocabulary = len(AutoTokenizer.from_pretrained(f'{shapes_root}/tokenizer'))
+    assert vocabulary > 128
+    tool = load_tool('analysis_tools/step_cost.py')
+    md = tmp_path / 'benchmark.md'
+    fitted = _cost(tool, tmp_path, 'fitted', '--task', 'classification',
+                   'captioning', '--write', str(md))
+    direct = _cost(tool, tmp_path, 'direct', '--task', 'classification',
+                   '--measure-batch', '16')
+    assert fitted['classification']['extrapolated']
+    assert not direct['classification']['extrapolated']
+    got, want = (fitted['classification']['flops'],
+                 direct['classification']['flops'])
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-6), key
+    # every part of a classification step is there, targets included
+    for part in ('image encoder', 'targets', 'decoder'):
+        assert want[f'{part}/forward'] > 0 and want[f'{part}/backward'] > 0
+    cap = fitted['captioning']
+    assert cap['targets'] == vocabulary and cap['extrapolated']
+    assert cap['flops']['targets/forward'] > 0
+    text = md.read_text()
+    assert '## Paper-scale step cost: upv2_tiny_shapes' in text
+    assert '| classification |' in text and '| captioning |' in text
+    assert 'target share, replicated' in text
+
+
+def test_target_share_with_sharding():
+    tool = load_tool('analysis_tools/step_cost.py')
+    row = dict(flops={('targets', 'forward'): 60, ('targets', 'backward'): 20,
+                      ('image encoder', 'forward'): 20})
+    assert tool.target_share(row) == pytest.approx(0.8)
+    # 16 GPUs: 80 / 16 = 5 of 25
+    assert tool.target_share(row, 16) == pytest.approx(5 / 25)
