@@ -105,6 +105,21 @@ def test_plan_runs(tool):
     ]
 
 
+def test_time_left_uses_each_entrys_own_rate(tool):
+    share = tool.PlannedRun('ret_share', ['ret'], 10)
+    whole = tool.PlannedRun('ret_whole', ['ret'], 100)
+    cls = tool.PlannedRun('cls_whole', ['cls'], 100)
+    timer = tool.Timer()
+    assert timer.left([whole]) == ''  # nothing measured yet
+    timer.add(tool.PlannedRun('multi', ['cls', 'ret'], 100),
+              dict(train_seconds=100.0, test_seconds=10.0))
+    timer.add(share, dict(train_seconds=40.0, test_seconds=2.0))
+    # ret: 4 s an iteration; cls: the mean, 140 s / 110 iterations; tests 6 s
+    expected = (100 * 4 + 100 * 140 / 110 + 2 * 6) / 60
+    assert timer.left([whole, cls]) == f', about {expected:.1f} min left'
+    assert timer.left([]) == ''
+
+
 def test_reads_every_multi_task_result(tool, tmp_path):
     demo = tmp_path / 'demo'
     demo.mkdir()

@@ -304,16 +304,39 @@ def data_name(cfg) -> str:
     return osp.basename(osp.normpath(root)) if root else 'data'
 
 
-def _eta(runs: Sequence[PlannedRun], done: int, train_s: float,
-         trained_iters: int, test_s: float, tested: int) -> str:
-    """A rough time left: the iterations still to train at the mean time
-    per iteration so far, and the mean test time per run."""
-    if not trained_iters:
-        return ''
-    left = runs[done:]
-    seconds = (sum(r.iterations for r in left) * train_s / trained_iters +
-               len(left) * test_s / max(tested, 1))
-    return f', about {seconds / 60:.1f} min left' if left else ''
+class Timer:
+    """The rough time left of a measurement: each run still to train at the
+    time per iteration measured for its entries (an entry's share run
+    tells its whole run's), else at the mean of all trained so far, plus
+    the mean test time."""
+
+    def __init__(self) -> None:
+        self.seconds: Dict[Tuple[str, ...], float] = {}
+        self.iterations: Dict[Tuple[str, ...], int] = {}
+        self.test_seconds: List[float] = []
+
+    def add(self, run: PlannedRun, result: dict) -> None:
+        key = tuple(run.entries)
+        self.seconds[key] = self.seconds.get(key, 0.0) + \
+            result['train_seconds']
+        self.iterations[key] = self.iterations.get(key, 0) + run.iterations
+        self.test_seconds.append(result['test_seconds'])
+
+    def left(self, runs: Sequence[PlannedRun]) -> str:
+        """``', about N min left'`` for ``runs``; empty before the first
+        trained run or when nothing is left."""
+        done = sum(self.iterations.values())
+        if not done or not runs:
+            return ''
+        mean = sum(self.seconds.values()) / done
+        seconds = sum(
+            r.iterations * (self.seconds[tuple(r.entries)] /
+                            self.iterations[tuple(r.entries)]
+                            if tuple(r.entries) in self.iterations else mean)
+            for r in runs)
+        seconds += len(runs) * sum(self.test_seconds) / len(
+            self.test_seconds)
+        return f', about {seconds / 60:.1f} min left'
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -359,25 +382,21 @@ def main(argv: Optional[List[str]] = None) -> int:
           ', '.join(f'{r.name} ({r.iterations})' for r in runs))
 
     results: Dict[str, dict] = {}
-    train_s = test_s = 0.0
-    trained_iters = tested = 0
+    timer = Timer()
     for i, run in enumerate(runs):
         print(f'[{i + 1}/{len(runs)}] {run.name}: {",".join(run.entries)} '
               f'for {run.iterations} iterations', flush=True)
         result, reused = run_or_reuse(cfg, run, work_dir)
         results[run.name] = result
         if not reused:
-            train_s += result['train_seconds']
-            test_s += result['test_seconds']
-            trained_iters += run.iterations
-            tested += 1
+            timer.add(run, result)
         print(f'[{i + 1}/{len(runs)}] {run.name}: ' +
               ('reused ' + osp.join(work_dir, run.name, 'result.json')
                if reused else
                f'trained in {result["train_seconds"]:.0f} s, tested in '
                f'{result["test_seconds"]:.0f} s') +
               f': {json.dumps(result["main"])}' +
-              _eta(runs, i + 1, train_s, trained_iters, test_s, tested),
+              timer.left(runs[i + 1:]),
               flush=True)
 
     if args.train_multi_task:
