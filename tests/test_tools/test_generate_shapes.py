@@ -44,3 +44,18 @@ def test_cli_other_style(tmp_path):
     assert meta['style'] == 'other' and meta['classes'][-1] == 'trapezoid'
     assert (out / 'classification' / 'classes.txt').read_text().split() == (
         meta['classes'])
+
+
+def test_cli_harder_sets(tmp_path):
+    """``--style close`` and ``--style photos``: the same files, ten
+    classes each, per-class counts in meta.json."""
+    for style, first in (('close', 'circle, octagon'), ('photos',
+                                                        'cat, cup')):
+        out = tmp_path / style
+        proc = _generate(out, '--num-train', '4', '--num-val', '2',
+                         '--style', style, '--img-size', '96')
+        assert f'of 10 classes ({first}' in proc.stdout
+        meta = json.loads((out / 'meta.json').read_text())
+        assert meta['style'] == style
+        assert sum(meta['class_counts']['train']['classification']) == 4
+        assert (out / 'annotations' / 'karpathy_shapes.json').exists()

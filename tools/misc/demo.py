@@ -34,7 +34,6 @@ import os.path as osp
 import shutil
 import sys
 import time
-from collections import Counter
 from typing import Dict, List, Mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -121,15 +120,13 @@ def paper_scale_metrics(metrics: Mapping[str, float]) -> Dict[str, dict]:
 def iterations_per_entry(loop) -> Dict[str, int]:
     """How many iterations each entry of a ``MultiTaskLoop`` trained (its
     unmixed schedule is a pure function of the seed and the iteration)."""
-    from mmupv2.engine.runner.task_schedule import scheduled_entry
+    from mmupv2.engine.runner.task_schedule import unmixed_iterations
     entries = loop.entries
     if loop.sampling != 'unmixed':
         return {e.name: loop.max_iters for e in entries}
-    ratios = [e.sampling_ratio for e in entries]
-    seed = loop._get_seed()
-    counts = Counter(
-        scheduled_entry(seed, t, ratios) for t in range(loop.max_iters))
-    return {e.name: counts[i] for i, e in enumerate(entries)}
+    counts = unmixed_iterations(loop._get_seed(), loop.max_iters,
+                                [e.sampling_ratio for e in entries])
+    return {e.name: n for e, n in zip(entries, counts)}
 
 
 def quality_rows(summary: Mapping[str, dict],
@@ -239,6 +236,7 @@ def main() -> int:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
+    from mmupv2.engine.runner.entry_runs import cut_schedule
     from mmupv2.engine.runner.metrics_summary import (
         loop_dataset_tasks,
         metrics_to_rows,
@@ -254,12 +252,7 @@ def main() -> int:
         generate_shapes(DATA_ROOT)
     cfg.work_dir = args.work_dir
     if args.max_iters is not None:
-        cfg.train_cfg.max_iters = args.max_iters
-        for scheduler in cfg.get('param_scheduler', []):
-            scheduler.end = min(scheduler.get('end', args.max_iters),
-                                args.max_iters)
-            scheduler.begin = min(scheduler.get('begin', 0),
-                                  args.max_iters - 1)
+        cut_schedule(cfg, args.max_iters)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
     max_iters = cfg.train_cfg.max_iters

@@ -57,7 +57,7 @@ def make_captions(objects: Sequence[SceneObject], rng: np.random.Generator,
         _a(f'{objects[i].colour} {objects[i].shape} '
            f'{_where(objects[i].position)}') for i in order
     ])
-    noun = 'shape' if len(objects) == 1 else 'shapes'
+    noun = style.noun if len(objects) == 1 else style.noun + 's'
     count_caption = f'{style.numbers[len(objects)]} {noun}: ' + _join(
         [_a(f'{o.colour} {o.shape}') for o in by_size])
     return [size_caption, position_caption, count_caption]

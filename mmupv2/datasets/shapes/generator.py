@@ -14,10 +14,12 @@ Layout under ``out_dir`` (``{split}`` is ``train`` and ``val``)::
     text/{split}.txt                     caption corpus, one line each (MLM)
     tokenizer/                           byte-level BPE tokenizer trained on
                                          the train text (AutoTokenizer loads)
-    meta.json                            generator version and arguments
+    meta.json                            generator version, arguments and
+                                         per-class counts
 
 Everything is a pure function of the arguments: the same seed gives
-byte-identical files.
+byte-identical files. :func:`write_scene_set` writes these files for any
+scene drawer (:func:`~.photo_scene.generate_photo_scenes` uses it too).
 """
 import json
 import os
@@ -29,7 +31,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from .captions import caption_tokens, make_captions
-from .scene import draw_scene
+from .scene import SceneObject, draw_scene
 from .styles import SHAPES_STYLE, ShapesStyle, get_style
 from .tokenizer import train_tokenizer
 
@@ -50,10 +52,15 @@ def _rle(mask: np.ndarray) -> Dict:
             'counts': rle['counts'].decode('ascii')}
 
 
+#: ``draw(rng, img_size, style=style) -> (RGB uint8 image, objects)``
+SceneDrawer = Callable[..., Tuple[np.ndarray, List[SceneObject]]]
+
+
 def generate_split(out_dir: str, split: str, num_images: int, seed: int,
                    img_size: int,
                    progress: Optional[Callable[[int, int], None]] = None,
-                   style: ShapesStyle = SHAPES_STYLE) -> List[Dict]:
+                   style: ShapesStyle = SHAPES_STYLE,
+                   draw: SceneDrawer = draw_scene) -> List[Dict]:
     """Draw and write one split's images; return one record per image.
 
     Returns:
@@ -65,7 +72,7 @@ def generate_split(out_dir: str, split: str, num_images: int, seed: int,
     records = []
     for idx in range(num_images):
         rng = np.random.default_rng([seed, _SPLIT_CODE[split], idx])
-        img, objects = draw_scene(rng, img_size, style=style)
+        img, objects = draw(rng, img_size, style=style)
         captions = make_captions(objects, rng, style)
         file_name = f'{split}/{idx:06d}.png'
         ok = cv2.imwrite(osp.join(out_dir, 'images', file_name),
@@ -97,19 +104,19 @@ def _coco_images_annotations(
 
 
 def _coco_instances(records: List[Dict], img_size: int,
-                    classes: Tuple[str, ...]) -> Dict:
+                    classes: Tuple[str, ...], description: str,
+                    supercategory: str) -> Dict:
     images, annotations = _coco_images_annotations(
         records, img_size, lambda rec: (
             dict(category_id=classes.index(obj.shape) + 1, bbox=obj.bbox,
                  area=obj.area, iscrowd=0, segmentation=_rle(obj.mask))
             for obj in rec['objects']))
     categories = [
-        dict(id=i + 1, name=name, supercategory='shape')
+        dict(id=i + 1, name=name, supercategory=supercategory)
         for i, name in enumerate(classes)
     ]
     return dict(
-        info=dict(description='mmupv2 shapes benchmark',
-                  version=str(GENERATOR_VERSION)),
+        info=dict(description=description, version=str(GENERATOR_VERSION)),
         images=images, annotations=annotations, categories=categories)
 
 
@@ -120,7 +127,7 @@ def _coco_captions(records: List[Dict], img_size: int) -> Dict:
     return dict(images=images, annotations=annotations)
 
 
-def _karpathy(all_records: Dict[str, List[Dict]]) -> Dict:
+def _karpathy(all_records: Dict[str, List[Dict]], name: str) -> Dict:
     images, imgid, sentid = [], 0, 0
     for split, records in all_records.items():
         for rec in records:
@@ -137,7 +144,7 @@ def _karpathy(all_records: Dict[str, List[Dict]]) -> Dict:
                      sentids=[s['sentid'] for s in sentences],
                      sentences=sentences))
             imgid += 1
-    return dict(images=images, dataset='shapes')
+    return dict(images=images, dataset=name)
 
 
 def _largest_shape(objects, style: ShapesStyle) -> int:
@@ -145,6 +152,102 @@ def _largest_shape(objects, style: ShapesStyle) -> int:
     size category; the largest category occurs once per scene)."""
     rank = style.size_rank
     return style.shapes.index(min(objects, key=lambda o: rank[o.size]).shape)
+
+
+def _class_counts(records: List[Dict], style: ShapesStyle) -> Dict:
+    """Per class (in label order): images of that classification label and
+    object instances."""
+    labels = [_largest_shape(rec['objects'], style) for rec in records]
+    kinds = [obj.shape for rec in records for obj in rec['objects']]
+    return dict(classification=[labels.count(i)
+                                for i in range(len(style.shapes))],
+                instances=[kinds.count(name) for name in style.shapes])
+
+
+def write_scene_set(out_dir: str,
+                    style: ShapesStyle,
+                    draw: SceneDrawer,
+                    num_train: int,
+                    num_val: int,
+                    seed: int,
+                    img_size: int,
+                    progress: Optional[Callable[[str, int, int],
+                                                None]] = None,
+                    description: str = 'mmupv2 shapes benchmark',
+                    supercategory: str = 'shape',
+                    dataset_name: str = 'shapes',
+                    meta: Optional[Dict] = None) -> Dict:
+    """Draw every image with ``draw`` and write the whole set into
+    ``out_dir`` (see module docstring).
+
+    Args:
+        out_dir: output folder; created if missing, files overwritten.
+        style: the set's classes and words (captions, labels).
+        draw: the scene drawer, called as ``draw(rng, img_size,
+            style=style)`` with one generator per (seed, split, image).
+        num_train / num_val: number of images per split.
+        seed: fixes every random choice.
+        img_size: image side in pixels.
+        progress: called as ``progress(split, done, total)`` after each image.
+        description / supercategory: of the COCO files.
+        dataset_name: the ``dataset`` of the Karpathy file (which is
+            ``karpathy_shapes.json`` whatever the set, the name the configs
+            read).
+        meta: what ``meta.json`` holds besides the version, arguments and
+            the per-split ``class_counts``.
+
+    Returns:
+        dict: the content of ``meta.json``.
+    """
+    for sub in ('annotations', 'classification', 'text'):
+        os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+    counts = dict(train=num_train, val=num_val)
+    all_records = {}
+    for split in SPLITS:
+        cb = None if progress is None else (
+            lambda done, total, split=split: progress(split, done, total))
+        records = generate_split(out_dir, split, counts[split], seed,
+                                 img_size, cb, style, draw)
+        all_records[split] = records
+        _dump_json(
+            _coco_instances(records, img_size, style.shapes, description,
+                            supercategory),
+            osp.join(out_dir, 'annotations', f'instances_{split}.json'))
+        _dump_json(
+            _coco_captions(records, img_size),
+            osp.join(out_dir, 'annotations', f'captions_{split}.json'))
+        with open(osp.join(out_dir, 'annotations', f'pairs_{split}.jsonl'),
+                  'w', encoding='utf-8') as f:
+            for rec in records:
+                for cap in rec['captions']:
+                    f.write(json.dumps(
+                        dict(image=f"images/{rec['file_name']}",
+                             caption=cap)) + '\n')
+        with open(osp.join(out_dir, 'classification', f'{split}.txt'),
+                  'w') as f:
+            for rec in records:
+                f.write(f"{rec['file_name']} "
+                        f"{_largest_shape(rec['objects'], style)}\n")
+        with open(osp.join(out_dir, 'text', f'{split}.txt'), 'w') as f:
+            for rec in records:
+                for cap in rec['captions']:
+                    f.write(cap + '\n')
+    with open(osp.join(out_dir, 'classification', 'classes.txt'), 'w') as f:
+        f.write('\n'.join(style.shapes) + '\n')
+    _dump_json(
+        _karpathy(all_records, dataset_name),
+        osp.join(out_dir, 'annotations', 'karpathy_shapes.json'))
+    train_tokenizer(
+        osp.join(out_dir, 'text', 'train.txt'), osp.join(out_dir, 'tokenizer'))
+    meta = dict(generator_version=GENERATOR_VERSION, seed=seed,
+                num_train=num_train, num_val=num_val, img_size=img_size,
+                classes=list(style.shapes), **(meta or {}),
+                class_counts={
+                    split: _class_counts(records, style)
+                    for split, records in all_records.items()
+                })
+    _dump_json(meta, osp.join(out_dir, 'meta.json'))
+    return meta
 
 
 def generate_shapes(out_dir: str,
@@ -163,8 +266,9 @@ def generate_shapes(out_dir: str,
         seed: fixes every random choice.
         img_size: image side in pixels (>= 64).
         progress: called as ``progress(split, done, total)`` after each image.
-        style: ``'shapes'`` (the built-in benchmark) or ``'other'`` (other
-            classes, colours and words, :mod:`.styles`).
+        style: ``'shapes'`` (the built-in benchmark), ``'other'`` (other
+            classes, colours and words) or ``'close'`` (visually close
+            classes, textured), see :mod:`.styles`.
 
     Returns:
         dict: the content of ``meta.json``.
@@ -175,47 +279,6 @@ def generate_shapes(out_dir: str,
     if num_train < 1 or num_val < 1:
         raise ValueError('num_train and num_val must be >= 1, got '
                          f'{num_train} and {num_val}')
-    for sub in ('annotations', 'classification', 'text'):
-        os.makedirs(osp.join(out_dir, sub), exist_ok=True)
-    counts = dict(train=num_train, val=num_val)
-    all_records = {}
-    for split in SPLITS:
-        cb = None if progress is None else (
-            lambda done, total, split=split: progress(split, done, total))
-        records = generate_split(out_dir, split, counts[split], seed,
-                                 img_size, cb, style_def)
-        all_records[split] = records
-        _dump_json(
-            _coco_instances(records, img_size, style_def.shapes),
-            osp.join(out_dir, 'annotations', f'instances_{split}.json'))
-        _dump_json(
-            _coco_captions(records, img_size),
-            osp.join(out_dir, 'annotations', f'captions_{split}.json'))
-        with open(osp.join(out_dir, 'annotations', f'pairs_{split}.jsonl'),
-                  'w', encoding='utf-8') as f:
-            for rec in records:
-                for cap in rec['captions']:
-                    f.write(json.dumps(
-                        dict(image=f"images/{rec['file_name']}",
-                             caption=cap)) + '\n')
-        with open(osp.join(out_dir, 'classification', f'{split}.txt'),
-                  'w') as f:
-            for rec in records:
-                f.write(f"{rec['file_name']} "
-                        f"{_largest_shape(rec['objects'], style_def)}\n")
-        with open(osp.join(out_dir, 'text', f'{split}.txt'), 'w') as f:
-            for rec in records:
-                for cap in rec['captions']:
-                    f.write(cap + '\n')
-    with open(osp.join(out_dir, 'classification', 'classes.txt'), 'w') as f:
-        f.write('\n'.join(style_def.shapes) + '\n')
-    _dump_json(
-        _karpathy(all_records),
-        osp.join(out_dir, 'annotations', 'karpathy_shapes.json'))
-    train_tokenizer(
-        osp.join(out_dir, 'text', 'train.txt'), osp.join(out_dir, 'tokenizer'))
-    meta = dict(generator_version=GENERATOR_VERSION, seed=seed,
-                num_train=num_train, num_val=num_val, img_size=img_size,
-                classes=list(style_def.shapes), style=style)
-    _dump_json(meta, osp.join(out_dir, 'meta.json'))
-    return meta
+    return write_scene_set(out_dir, style_def, draw_scene, num_train,
+                           num_val, seed, img_size, progress,
+                           meta=dict(style=style))

@@ -7,23 +7,34 @@ earlier ones and every object keeps at least ``MIN_VISIBLE`` of its area
 visible, so its mask, box and caption stay meaningful. The largest size
 category occurs exactly once per scene, so "the shape of the largest object"
 (the classification label) is well defined.
+
+    layout_scene: sizes, kinds, colours, outlines and places ─► objects
+        (visible masks, boxes, position words; no pixels)
+    draw_scene:   layout_scene ─► background ─► each object painted in its
+        colour (a style with textures: modulated by a texture) ─► noise
+
+:mod:`.photo_scene` paints the same layouts with crops of photographs.
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .styles import OTHER_STYLE, SHAPES_STYLE, ShapesStyle
+from .styles import SHAPES_STYLE, STYLES, ShapesStyle
 
 #: The built-in benchmark's vocabulary (see :mod:`.styles` for others).
 SHAPES = SHAPES_STYLE.shapes
 COLOURS = SHAPES_STYLE.colours
 SIZES = SHAPES_STYLE.sizes
 POSITIONS = SHAPES_STYLE.positions
-#: Every shape :func:`shape_mask` draws.
-DRAWABLE_SHAPES = SHAPES + OTHER_STYLE.shapes
+#: Every shape :func:`shape_mask` draws: those of every style.
+DRAWABLE_SHAPES = tuple(
+    dict.fromkeys(shape for style in STYLES.values()
+                  for shape in style.shapes))
+#: The fill textures of :func:`texture_pattern`.
+TEXTURES = ('plain', 'stripes', 'checks', 'dots')
 #: Minimum visible fraction of each object after occlusion.
 MIN_VISIBLE = 0.5
 
@@ -39,6 +50,8 @@ class SceneObject:
         mask (np.ndarray): (H, W) bool, the *visible* pixels.
         bbox (list[int]): COCO ``[x, y, w, h]`` of the visible pixels.
         position (str): grid word of the box centre, see :data:`POSITIONS`.
+        full_bbox (list[int]): COCO ``[x, y, w, h]`` of the whole
+            (unoccluded) object; what a painter fits a picture to.
     """
     shape: str
     colour: str
@@ -46,6 +59,7 @@ class SceneObject:
     mask: np.ndarray
     bbox: List[int]
     position: str
+    full_bbox: Optional[List[int]] = None
 
     @property
     def area(self) -> int:
@@ -82,7 +96,7 @@ def _cross(cx: float, cy: float, r: float, rot: float) -> np.ndarray:
 
 def _other_shape(canvas: np.ndarray, shape: str, cx: float, cy: float,
                  r: float, rot: float) -> None:
-    """Draw one of :data:`OTHER_STYLE`'s shapes into ``canvas``."""
+    """Draw a shape of the other styles (:mod:`.styles`) into ``canvas``."""
     centre, deg = (round(cx), round(cy)), math.degrees(rot)
     if shape == 'ellipse':
         cv2.ellipse(canvas, centre, (round(r), round(0.55 * r)), deg, 0, 360,
@@ -97,8 +111,8 @@ def _other_shape(canvas: np.ndarray, shape: str, cx: float, cy: float,
         cv2.ellipse(canvas, (round(cx), round(cy + 0.4 * r)),
                     (round(r), round(r)), deg, 180, 360, 1, -1)
         return
-    if shape in ('pentagon', 'hexagon'):
-        n = 5 if shape == 'pentagon' else 6
+    if shape in ('pentagon', 'hexagon', 'octagon'):
+        n = {'pentagon': 5, 'hexagon': 6, 'octagon': 8}[shape]
         angles = rot - math.pi / 2 + np.arange(n) * 2 * math.pi / n
         poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
     elif shape == 'arrow':
@@ -197,21 +211,33 @@ def _keeps_visible(full_masks: List[np.ndarray]) -> bool:
     return True
 
 
-def draw_scene(rng: np.random.Generator, size: int = 160,
-               max_tries: int = 50, style: ShapesStyle = SHAPES_STYLE
-               ) -> Tuple[np.ndarray, List[SceneObject]]:
-    """Draw one scene.
+def _box(mask: np.ndarray) -> List[int]:
+    """COCO ``[x, y, w, h]`` of the pixels of a non-empty mask."""
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()),
+            int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
+def layout_scene(rng: np.random.Generator, size: int = 160,
+                 max_tries: int = 50, style: ShapesStyle = SHAPES_STYLE,
+                 outlines: Optional[Sequence[str]] = None
+                 ) -> List[SceneObject]:
+    """Choose a scene's objects and where they lie; draw no pixel.
 
     Args:
         rng: the generator that fixes everything random in the scene.
         size: image side in pixels.
-        max_tries: placement attempts per object before the scene is redrawn
-            with fewer objects.
-        style: the shapes, colours and words to draw from.
+        max_tries: placement attempts per object before the scene is
+            redrawn with fewer objects.
+        style: the kinds (``style.shapes``), colours and sizes to draw from.
+        outlines: ``None``: each object's outline is its kind (a shape);
+            else the outline is drawn from these shapes, apart from the kind
+            (photo crops cut to a shape: the outline tells nothing of the
+            class).
 
     Returns:
-        tuple: the RGB image, (size, size, 3) uint8, and its objects in
-        drawing order (later ones on top), largest first in size category.
+        list[SceneObject]: in drawing order (later ones on top), largest
+        first in size category, with visible masks and boxes.
     """
     num = int(rng.integers(1, 5))
     while True:
@@ -222,11 +248,13 @@ def draw_scene(rng: np.random.Generator, size: int = 160,
                 shape = style.shapes[int(rng.integers(0, len(style.shapes)))]
                 colour = list(style.colours)[int(
                     rng.integers(0, len(style.colours)))]
+                outline = shape if outlines is None else outlines[int(
+                    rng.integers(0, len(outlines)))]
                 r = style.sizes[size_name] * size * rng.uniform(0.9, 1.1)
                 margin = 1.15 * r + 1
                 cx, cy = rng.uniform(margin, size - margin, 2)
-                full = shape_mask(shape, cx, cy, r, rng.uniform(-0.35, 0.35),
-                                  size)
+                full = shape_mask(outline, cx, cy, r,
+                                  rng.uniform(-0.35, 0.35), size)
                 if _keeps_visible([p[3] for p in placed] + [full]):
                     placed.append((shape, colour, size_name, full))
                     break
@@ -236,20 +264,75 @@ def draw_scene(rng: np.random.Generator, size: int = 160,
             break
         num -= 1  # crowded: try again with one object fewer
 
-    img = _background(rng, size)
     objects = []
     covered = np.zeros((size, size), bool)
     for shape, colour, size_name, full in reversed(placed):
-        visible = full & ~covered  # later (top) objects were drawn first
+        visible = full & ~covered  # later (top) objects come first here
         covered |= full
-        rgb = np.array(style.colours[colour], float) + rng.uniform(-20, 20, 3)
-        img[visible] = rgb
-        ys, xs = np.nonzero(visible)
-        bbox = [int(xs.min()), int(ys.min()),
-                int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+        bbox = _box(visible)
         objects.append(
             SceneObject(shape, colour, size_name, visible, bbox,
-                        _position_word(bbox, size, style.positions)))
+                        _position_word(bbox, size, style.positions),
+                        _box(full)))
     objects.reverse()
+    return objects
+
+
+def texture_pattern(rng: np.random.Generator, texture: str,
+                    size: int) -> np.ndarray:
+    """A brightness modulation in ``[-1, 1]`` over the whole image:
+    ``'plain'`` (none), ``'stripes'`` (a sine wave at a random angle),
+    ``'checks'`` or ``'dots'`` (period 4-8 pixels, random phase).
+
+    Returns:
+        np.ndarray: (size, size) float.
+    """
+    if texture == 'plain':
+        return np.zeros((size, size))
+    period = rng.uniform(4.0, 8.0)
+    angle = rng.uniform(0, math.pi)
+    phase = rng.uniform(0, 2 * math.pi, 2)
+    ys, xs = np.mgrid[0:size, 0:size].astype(float)
+    u = (xs * math.cos(angle) + ys * math.sin(angle)) * 2 * math.pi / period
+    v = (-xs * math.sin(angle) + ys * math.cos(angle)) * 2 * math.pi / period
+    if texture == 'stripes':
+        return np.sin(u + phase[0])
+    if texture == 'checks':
+        return np.sign(np.sin(u + phase[0]) * np.sin(v + phase[1]))
+    if texture == 'dots':
+        return np.where(
+            np.cos(u + phase[0]) * np.cos(v + phase[1]) > 0.5, 1.0, -0.4)
+    raise ValueError(f'unknown texture {texture!r}; expected one of '
+                     f'{TEXTURES}')
+
+
+def draw_scene(rng: np.random.Generator, size: int = 160,
+               max_tries: int = 50, style: ShapesStyle = SHAPES_STYLE
+               ) -> Tuple[np.ndarray, List[SceneObject]]:
+    """Draw one scene.
+
+    Args:
+        rng: the generator that fixes everything random in the scene.
+        size: image side in pixels.
+        max_tries: placement attempts per object before the scene is redrawn
+            with fewer objects.
+        style: the shapes, colours, words (and textures) to draw from.
+
+    Returns:
+        tuple: the RGB image, (size, size, 3) uint8, and its objects in
+        drawing order (later ones on top), largest first in size category.
+    """
+    objects = layout_scene(rng, size, max_tries, style)
+    img = _background(rng, size)
+    for obj in reversed(objects):  # the visible masks are disjoint
+        rgb = np.array(style.colours[obj.colour], float) + rng.uniform(
+            -20, 20, 3)
+        if style.textures:
+            texture = style.textures[int(rng.integers(0, len(
+                style.textures)))]
+            shade = 1 + 0.3 * texture_pattern(rng, texture, size)[obj.mask]
+            img[obj.mask] = rgb * shade[:, None]
+        else:
+            img[obj.mask] = rgb
     img += rng.normal(0, 8, img.shape)  # sensor noise over everything
     return np.clip(np.round(img), 0, 255).astype(np.uint8), objects

@@ -6,6 +6,10 @@ the same kind of scenes from other classes (eight instead of seven), other
 colours and other size / position / count words; it exists to check that a
 recipe tuned on the benchmark carries over to a data set it has never seen
 (``tools/misc/generate_shapes.py --style other``, docs/custom_dataset.md).
+:data:`CLOSE_STYLE` is the harder one: ten classes in groups that look
+alike (circle / octagon / hexagon / pentagon, square / rectangle / diamond
+/ trapezoid, ellipse / semicircle), each object filled with a random
+texture that has nothing to do with its class (``--style close``).
 """
 from dataclasses import dataclass
 from typing import Dict, Tuple
@@ -29,6 +33,11 @@ class ShapesStyle:
             ``[row][col]``; ``'center'``, ``'left'`` and ``'right'`` read
             "in the" / "on the", every other word "at the".
         numbers (tuple[str]): count words for 0..4 objects.
+        textures (tuple[str]): fill textures drawn at random per object
+            (names of :func:`~mmupv2.datasets.shapes.scene.texture_pattern`);
+            empty: flat colours.
+        noun (str): what the count caption calls one object ("two shapes:
+            ...").
     """
     name: str
     shapes: Tuple[str, ...]
@@ -36,6 +45,8 @@ class ShapesStyle:
     sizes: Dict[str, float]
     positions: Tuple[Tuple[str, str, str], ...]
     numbers: Tuple[str, ...]
+    textures: Tuple[str, ...] = ()
+    noun: str = 'shape'
 
     @property
     def size_rank(self) -> Dict[str, int]:
@@ -84,7 +95,22 @@ OTHER_STYLE = ShapesStyle(
                ('lower left', 'lower middle', 'lower right')),
     numbers=('none', 'single', 'pair of', 'trio of', 'four'))
 
-STYLES = {style.name: style for style in (SHAPES_STYLE, OTHER_STYLE)}
+#: Visually close classes with class-independent textures: the benchmark's
+#: colours and words, harder classes.
+CLOSE_STYLE = ShapesStyle(
+    name='close',
+    shapes=('circle', 'octagon', 'hexagon', 'pentagon', 'square',
+            'rectangle', 'diamond', 'trapezoid', 'ellipse', 'semicircle'),
+    colours=SHAPES_STYLE.colours,
+    sizes=SHAPES_STYLE.sizes,
+    positions=SHAPES_STYLE.positions,
+    numbers=SHAPES_STYLE.numbers,
+    textures=('plain', 'stripes', 'checks', 'dots'))
+
+STYLES = {
+    style.name: style
+    for style in (SHAPES_STYLE, OTHER_STYLE, CLOSE_STYLE)
+}
 
 
 def get_style(name: str) -> ShapesStyle:

@@ -12,15 +12,18 @@ from .multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
 from .task_schedule import (
     MixedSchedule,
     default_mixed_batch_size,
+    entry_sampling_ratios,
     mixed_shares,
     normalise_ratios,
     scheduled_entry,
+    unmixed_iterations,
 )
 
 __all__ = [
     'MixedBatchSampler', 'MixedSchedule', 'MultiTaskBatch',
     'MultiTaskDataloaders', 'MultiTaskLogProcessor', 'MultiTaskLoop',
     'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry',
-    'configure_grad_sharding', 'default_mixed_batch_size', 'mixed_shares',
-    'normalise_ratios', 'scheduled_entry'
+    'configure_grad_sharding', 'default_mixed_batch_size',
+    'entry_sampling_ratios', 'mixed_shares', 'normalise_ratios',
+    'scheduled_entry', 'unmixed_iterations'
 ]

@@ -31,10 +31,9 @@ from .grad_sharding import configure_grad_sharding
 from .mixed_batch_sampler import MixedBatchSampler
 from .task_schedule import (
     MixedSchedule,
-    check_sampling_ratio,
     default_mixed_batch_size,
+    entry_sampling_ratios,
     mixed_shares,
-    normalise_ratios,
     scheduled_entry,
 )
 
@@ -397,7 +396,6 @@ class MultiTaskLoop(IterBasedTrainLoop):
         # its own BaseLoop reads it from runner._randomness_cfg as well
         diff_rank_seed = self.runner._randomness_cfg.get(
             'diff_rank_seed', False)
-        names, loaders, ratios, weights = [], [], [], []
         for name, entry in cfg.items():
             if not isinstance(entry, dict) or 'dataloader' not in entry:
                 raise KeyError(f"MultiTaskLoop: train_dataloader['{name}'] "
@@ -407,8 +405,9 @@ class MultiTaskLoop(IterBasedTrainLoop):
             if unknown:
                 raise KeyError(f"MultiTaskLoop: train_dataloader['{name}'] "
                                f'has unknown keys {sorted(unknown)}')
-            ratio = check_sampling_ratio(name,
-                                         entry.get('sampling_ratio', 1.0))
+        ratios = entry_sampling_ratios(cfg)
+        names, loaders, weights = [], [], []
+        for name, entry in cfg.items():
             loader = entry['dataloader']
             if isinstance(loader, dict) and self.sampling == 'mixed':
                 loader = self._with_mixed_batch_sampler(name, loader)
@@ -418,15 +417,10 @@ class MultiTaskLoop(IterBasedTrainLoop):
                     diff_rank_seed=diff_rank_seed)
             names.append(name)
             loaders.append(loader)
-            ratios.append(ratio)
             weights.append(float(entry.get('loss_weight', 1.0)))
-        try:
-            ratios = normalise_ratios(ratios)
-        except ValueError as e:
-            raise ValueError(f'MultiTaskLoop: {e} (entries {names})') from e
         entries = []
-        for name, loader, ratio, weight in zip(names, loaders, ratios,
-                                               weights):
+        for name, loader, weight in zip(names, loaders, weights):
+            ratio = ratios[name]
             task = getattr(loader.dataset, 'task', None)
             if task is None:
                 raise AttributeError(

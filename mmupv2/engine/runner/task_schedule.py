@@ -2,7 +2,7 @@
 """Which task an iteration trains: one entry per iteration (unmixed
 sampling), or every entry's share of one batch (mixed sampling)."""
 import math
-from typing import Any, Iterator, List, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Sequence
 
 import numpy as np
 
@@ -43,6 +43,27 @@ def normalise_ratios(ratios: Sequence[float]) -> List[float]:
     return [r / total for r in ratios]
 
 
+def entry_sampling_ratios(entries: Mapping[str, Mapping]) -> Dict[str, float]:
+    """The normalised :math:`s_k` of every entry of a multi-task
+    ``train_dataloader`` (``{entry name: dict(sampling_ratio=..., ...)}``;
+    a missing ``sampling_ratio`` is 1).
+
+    Raises:
+        ValueError: a ratio is not a finite number >= 0 (names the entry),
+            or all are zero (names the entries).
+    """
+    names = list(entries)
+    ratios = [
+        check_sampling_ratio(name, entry.get('sampling_ratio', 1.0))
+        for name, entry in entries.items()
+    ]
+    try:
+        ratios = normalise_ratios(ratios)
+    except ValueError as e:
+        raise ValueError(f'MultiTaskLoop: {e} (entries {names})') from e
+    return dict(zip(names, ratios))
+
+
 def scheduled_entry(seed: int, iteration: int,
                     ratios: Sequence[float]) -> int:
     """The index of the task entry that trains at ``iteration``.
@@ -58,6 +79,16 @@ def scheduled_entry(seed: int, iteration: int,
     return int(min(np.searchsorted(cumulative, u, side='right'),
                    len(ratios) - 1))
 
+
+def unmixed_iterations(seed: int, num_iters: int,
+                       ratios: Sequence[float]) -> List[int]:
+    """How many of the iterations ``0 .. num_iters - 1`` each entry trains
+    under unmixed sampling: the counts of :func:`scheduled_entry`, exactly
+    as the run draws them (about ``ratios[k] * num_iters``)."""
+    counts = [0] * len(ratios)
+    for iteration in range(num_iters):
+        counts[scheduled_entry(seed, iteration, ratios)] += 1
+    return counts
 
 
 #: 2**32 / golden ratio, rounded to an odd integer: ``u * FIBONACCI_HASH mod
