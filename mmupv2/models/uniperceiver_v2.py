@@ -135,6 +135,14 @@ class UniPerceiverV2(BaseModel):
             three-token texts through 12 + 6 layers); stored, its
             activations would need tens of GB, checkpointed only the (V, D)
             outputs and one chunk. Costs one extra forward of the targets.
+            ``'auto'`` (default): only when this rank encodes more than one
+            chunk (``target_chunk_size`` rows), i.e. when checkpointing
+            saves memory: a rank that encodes at most one chunk (its shard
+            of the vocabulary on 16 or more GPUs, 1000 class names) keeps
+            no more activations than one checkpointed chunk would, and
+            skips the recomputation (a quarter of the target encoding's
+            FLOPs; docs/benchmark.md "Paper-scale step cost"). The result is
+            the same either way.
         shard_targets: in distributed training, each rank encodes
             ``1/world_size`` of a target set (class names, the vocabulary;
             uneven splits allowed) and the ranks gather the (N, D)
@@ -160,7 +168,7 @@ class UniPerceiverV2(BaseModel):
                  decoder: ConfigType,
                  tasks: Dict[str, ConfigType],
                  target_chunk_size: int = 4096,
-                 checkpoint_targets: bool = True,
+                 checkpoint_targets: Union[bool, str] = 'auto',
                  shard_targets: bool = True,
                  vocabulary: str = 'full',
                  data_preprocessor: Optional[ConfigType] = None,
@@ -186,6 +194,10 @@ class UniPerceiverV2(BaseModel):
                                  f', which implements {head.task!r}')
             self.tasks[name] = head
         self.target_chunk_size = target_chunk_size
+        if checkpoint_targets not in (True, False, 'auto'):
+            raise ValueError('UniPerceiverV2: checkpoint_targets must be '
+                             f"True, False or 'auto', got "
+                             f'{checkpoint_targets!r}')
         self.checkpoint_targets = checkpoint_targets
         self.shard_targets = shard_targets
         self.target_cache = TargetEmbeddingCache()
@@ -447,7 +459,8 @@ class UniPerceiverV2(BaseModel):
                          sharded: bool = True) -> Tensor:
         """(N, L) token ids -> (N, D) ``<SPE>`` outputs, ``target_chunk_size``
         at a time; with gradient checkpointing per chunk in training when
-        ``checkpoint_targets`` (and ``checkpointed``); in distributed
+        ``checkpoint_targets`` says so for this rank's rows (and
+        ``checkpointed``, see :meth:`checkpoints_targets`); in distributed
         training a shard of the rows per rank when ``shard_targets`` (and
         ``sharded``, see :meth:`shards_targets`)."""
         num = input_ids.shape[0]
@@ -456,8 +469,8 @@ class UniPerceiverV2(BaseModel):
             rows = shard_range(num)
             input_ids, attention_mask = input_ids[rows], attention_mask[rows]
         outs = []
-        checkpointed = (checkpointed and self.checkpoint_targets
-                        and torch.is_grad_enabled())
+        checkpointed = (checkpointed and torch.is_grad_enabled()
+                        and self.checkpoints_targets(input_ids.shape[0]))
         for start in range(0, input_ids.shape[0], self.target_chunk_size):
             chunk = (input_ids[start:start + self.target_chunk_size],
                      attention_mask[start:start + self.target_chunk_size],
@@ -471,6 +484,13 @@ class UniPerceiverV2(BaseModel):
                 outs.append(self._encode_target_chunk(*chunk))
         out = torch.cat(outs)
         return gather_shards_with_grad(out, num) if sharded else out
+
+    def checkpoints_targets(self, rows: int) -> bool:
+        """Whether encoding ``rows`` targets on this rank (with gradient)
+        is gradient-checkpointed per chunk (``checkpoint_targets``)."""
+        if self.checkpoint_targets == 'auto':
+            return rows > self.target_chunk_size
+        return bool(self.checkpoint_targets)
 
     def shards_targets(self, num: int) -> bool:
         """Whether a target set of ``num`` texts is encoded a shard per

@@ -114,27 +114,43 @@ def test_tiny_config_extrapolated_equals_measured(tmp_path, shapes_cwd,
                    '--measure-batch', '16')
     assert fitted['classification']['extrapolated']
     assert not direct['classification']['extrapolated']
-    got, want = (fitted['classification']['flops'],
-                 direct['classification']['flops'])
+    got = tool.evaluate(fitted['classification'])['flops']
+    want = tool.evaluate(direct['classification'])['flops']
     assert set(got) == set(want)
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-6), key
     # every part of a classification step is there, targets included
     for part in ('image encoder', 'targets', 'decoder'):
-        assert want[f'{part}/forward'] > 0 and want[f'{part}/backward'] > 0
+        assert want[(part, 'forward')] > 0 and want[(part, 'backward')] > 0
     cap = fitted['captioning']
     assert cap['targets'] == vocabulary and cap['extrapolated']
-    assert cap['flops']['targets/forward'] > 0
+    one, sharded = tool.evaluate(cap, 1), tool.evaluate(cap, 16)
+    # 16 GPUs: each encodes its shard of the vocabulary, the rest is equal
+    assert sharded['local'] == -(-vocabulary // 16)
+    # (up to the MoE gates' cost per call, a few K FLOPs)
+    assert sharded['flops'][('targets', 'forward')] == pytest.approx(
+        one['flops'][('targets', 'forward')] * sharded['local'] /
+        vocabulary, rel=1e-3)
+    for key in (('image encoder', 'forward'), ('loss', 'forward')):
+        assert sharded['flops'][key] == pytest.approx(one['flops'][key])
+    # checkpointing adds one forward of the targets to the backward
+    ckpt = tool.evaluate(cap, 1, checkpoint=True)
+    assert ckpt['flops'][('targets', 'recompute')] == pytest.approx(
+        one['flops'][('targets', 'forward')])
+    assert tool.evaluate(cap, 1, checkpoint='auto', chunk=vocabulary)[
+        'checkpointed'] is False
     text = md.read_text()
     assert '## Paper-scale step cost: upv2_tiny_shapes' in text
     assert '| classification |' in text and '| captioning |' in text
     assert 'target share, replicated' in text
 
 
-def test_target_share_with_sharding():
+def test_target_share():
     tool = load_tool('analysis_tools/step_cost.py')
-    row = dict(flops={('targets', 'forward'): 60, ('targets', 'backward'): 20,
-                      ('image encoder', 'forward'): 20})
-    assert tool.target_share(row) == pytest.approx(0.8)
-    # 16 GPUs: 80 / 16 = 5 of 25
-    assert tool.target_share(row, 16) == pytest.approx(5 / 25)
+    step = dict(flops={('targets', 'forward'): 60, ('targets', 'backward'): 20,
+                       ('image encoder', 'forward'): 20})
+    assert tool.target_share(step) == pytest.approx(0.8)
+    assert tool.local_targets(50265, 16) == 3142
+    assert tool.local_targets(7, 16) == 7  # fewer targets than GPUs
+    assert tool.config_gpus('upv2_swin-l_64xb-mt-200k_table8.py') == 64
+    assert tool.config_gpus('upv2_tiny_shapes.py') == 1

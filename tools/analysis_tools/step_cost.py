@@ -55,11 +55,13 @@ import contextlib
 import copy
 import gc
 import json
+import math
 import os.path as osp
+import re
 import sys
 import tempfile
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -234,13 +236,16 @@ def set_targets(model, task: str, kind: str, num: int,
             ids += tokenizer(text, add_special_tokens=False)['input_ids']
         ids = list(dict.fromkeys(ids))
         for token in range(len(tokenizer)):
-            if len(ids) >= num - 1:
+            if len(ids) >= num:
                 break
             if token not in ids:
                 ids.append(token)
-        model.set_vocabulary(ids[:num - 1])
-        if len(model.vocabulary_token_ids()) != num:  # end token was in
-            model.set_vocabulary(ids[:num])
+        for count in (num - 1, num):  # the end token is added if missing
+            model.set_vocabulary(ids[:count])
+            if len(model.vocabulary_token_ids()) == num:
+                return
+        raise RuntimeError(f'step_cost: cannot make {num} vocabulary '
+                           'targets')
 
 
 # ----------------------------------------------------------- measuring
@@ -267,24 +272,26 @@ def measure(model, data: dict) -> Dict:
 
 
 def bilinear(points: Dict[Tuple[float, float], float], x: float,
-             y: float) -> float:
-    """The bilinear fit of values at ``{(x_i, y_j)}`` (two of each, or
-    one where that axis is not extrapolated), evaluated at (x, y)."""
+             y: float, y_cross: Optional[float] = None) -> float:
+    """The bilinear fit ``a + b x + c y + d x y`` of values at
+    ``{(x_i, y_j)}`` (two of each, or one where that axis is not fitted),
+    evaluated at (x, y); the cross term at ``y_cross`` if given (the
+    similarities of a batch with every gathered target, when each rank
+    encodes fewer)."""
     xs = sorted({p[0] for p in points})
     ys = sorted({p[1] for p in points})
-
-    def at(px, py):
-        return points[(px, py)]
-
+    y_cross = y if y_cross is None else y_cross
     x1, y1 = xs[0], ys[0]
-    base = at(x1, y1)
+    base = points[(x1, y1)]
     fx = (x - x1) / (xs[1] - x1) if len(xs) > 1 else 0.0
     fy = (y - y1) / (ys[1] - y1) if len(ys) > 1 else 0.0
-    dx = at(xs[1], y1) - base if len(xs) > 1 else 0.0
-    dy = at(x1, ys[1]) - base if len(ys) > 1 else 0.0
-    dxy = (at(xs[1], ys[1]) - at(xs[1], y1) - at(x1, ys[1]) + base) if (
-        len(xs) > 1 and len(ys) > 1) else 0.0
-    return base + fx * dx + fy * dy + fx * fy * dxy
+    fyc = (y_cross - y1) / (ys[1] - y1) if len(ys) > 1 else 0.0
+    dx = points[(xs[1], y1)] - base if len(xs) > 1 else 0.0
+    dy = points[(x1, ys[1])] - base if len(ys) > 1 else 0.0
+    dxy = (points[(xs[1], ys[1])] - points[(xs[1], y1)] -
+           points[(x1, ys[1])] + base) if (len(xs) > 1
+                                            and len(ys) > 1) else 0.0
+    return base + fx * dx + fy * dy + fx * fyc * dxy
 
 
 def sample_texts(samples) -> List[str]:
@@ -298,9 +305,9 @@ def sample_texts(samples) -> List[str]:
     return texts
 
 
-def cost_entry(model, entry: dict, args, vocabulary_size: int,
-               checkpointed: bool, chunk: int) -> Dict:
-    """The cost of one step of an entry at its per-GPU batch and input."""
+def cost_entry(model, entry: dict, args, vocabulary_size: int) -> Dict:
+    """The measured steps of an entry (see :func:`evaluate` for the step
+    at its per-GPU batch and input)."""
     task, batch = entry['task'], entry['batch_size']
     size = paper_input(entry, model)
     kind, num, class_texts = target_set(model, task, vocabulary_size)
@@ -349,56 +356,82 @@ def cost_entry(model, entry: dict, args, vocabulary_size: int,
                 f'{y} targets in {time.perf_counter() - start:.1f} s')
     if class_texts is not None:  # the head's own names back
         model.tasks[task].set_classes(class_texts)
-    keys = sorted({k for p in points.values() for k in p['flops']})
-    flops = {
-        key: max(0.0, bilinear({p: v['flops'].get(key, 0)
-                                for p, v in points.items()}, x_target,
-                               y_target))
-        for key in keys
-    }
-    peak = bilinear({p: v['peak_bytes'] for p, v in points.items()},
-                    x_target, y_target)
-    if checkpointed and kind != 'none':
-        # the recomputation: one more forward of the targets; activations
-        # of one chunk at a time, every target's (N, D) output and grad
-        flops[('targets', 'recompute')] = flops.get(('targets', 'forward'),
-                                                    0)
-        per_target = bilinear({p: v['peak_bytes'] for p, v in points.items()
-                               }, x_target, y_target + 1) - peak
-        kept = min(num, chunk)
-        width = model.decoder.embed_dims
-        peak -= per_target * (num - kept)
-        peak += (num - kept) * width * 4 * 2
     return dict(task=task, entry=entry['name'], batch=batch,
                 input=('x'.join(map(str, size)) if size[0] else
                        f'{model.text_encoder.max_length} tokens'),
-                targets=num, target_kind=kind, flops=flops,
-                activation_bytes=peak, extrapolated=extrapolated)
+                targets=num, target_kind=kind, x=x_target,
+                extrapolated=extrapolated, width=model.decoder.embed_dims,
+                points=[dict(x=x, y=y, peak_bytes=v['peak_bytes'],
+                             flops={f'{k[0]}/{k[1]}': f
+                                    for k, f in v['flops'].items()})
+                        for (x, y), v in points.items()])
+
+
+def local_targets(num: int, gpus: int) -> int:
+    """Targets one GPU encodes: all (one GPU, or fewer targets than GPUs,
+    as ``UniPerceiverV2.shards_targets``), else the largest shard."""
+    return num if gpus <= 1 or num < gpus else math.ceil(num / gpus)
+
+
+def evaluate(row: Dict, gpus: int = 1, checkpoint: Union[bool, str] = True,
+             chunk: int = 4096) -> Dict:
+    """The step of a measured entry at its batch and input, on ``gpus``
+    GPUs with sharded targets (``gpus=1``: every GPU encodes every
+    target), with ``checkpoint_targets=checkpoint``.
+
+    Returns:
+        dict: ``flops`` {(part, direction): FLOPs}, ``activation_bytes``,
+        ``local`` (targets this GPU encodes), ``checkpointed``.
+    """
+    num = row['targets']
+    local = local_targets(num, gpus)
+    points = {(p['x'], p['y']): p for p in row['points']}
+    keys = sorted({k for p in row['points'] for k in p['flops']})
+    flops = {}
+    for key in keys:
+        values = {xy: p['flops'].get(key, 0) for xy, p in points.items()}
+        part, direction = key.split('/')
+        # the target encoding is this GPU's shard; the similarities are
+        # with every (gathered) target
+        y = local if part == 'targets' else num
+        flops[(part, direction)] = max(0.0, bilinear(values, row['x'], y))
+    peaks = {xy: p['peak_bytes'] for xy, p in points.items()}
+    act = bilinear(peaks, row['x'], local, y_cross=num)
+    # the gathered (N, D) embeddings and their gradient, beyond the shard
+    act += (num - local) * row['width'] * 4 * 2
+    checkpointed = row['target_kind'] != 'none' and (
+        local > chunk if checkpoint == 'auto' else bool(checkpoint))
+    if checkpointed:
+        # one more forward of the shard in the backward; the activations
+        # of one chunk at a time, every row's output and gradient kept
+        flops[('targets', 'recompute')] = flops.get(('targets', 'forward'),
+                                                    0.0)
+        per_target = bilinear(peaks, row['x'], local + 1,
+                              y_cross=num) - bilinear(
+                                  peaks, row['x'], local, y_cross=num)
+        kept = min(local, chunk)
+        act -= (per_target - row['width'] * 4 * 2) * (local - kept)
+    return dict(flops=flops, activation_bytes=act, local=local,
+                checkpointed=checkpointed)
 
 
 # -------------------------------------------------------------- report
-def part_flops(row: Dict, part: str) -> Tuple[float, float]:
-    """(forward, backward incl. recomputation) FLOPs of a part."""
-    f = row['flops']
+def part_flops(step: Dict, part: str) -> Tuple[float, float]:
+    """(forward, backward incl. recomputation) FLOPs of a part of an
+    evaluated step."""
+    f = step['flops']
     return (f.get((part, 'forward'), 0),
             f.get((part, 'backward'), 0) + f.get((part, 'recompute'), 0))
 
 
-def step_flops(row: Dict) -> float:
-    return sum(row['flops'].values())
+def step_flops(step: Dict) -> float:
+    return sum(step['flops'].values())
 
 
-def target_share(row: Dict, gpus: Optional[int] = None) -> float:
-    """The target encoding's share of the step's FLOPs, every GPU encoding
-    every target (``gpus=None``) or 1/gpus of them."""
-    targets = sum(part_flops(row, 'targets'))
-    total = step_flops(row)
-    if not total:
-        return 0.0
-    if gpus:
-        total -= targets * (1 - 1 / gpus)
-        targets /= gpus
-    return targets / total
+def target_share(step: Dict) -> float:
+    """The target encoding's share of an evaluated step's FLOPs."""
+    total = step_flops(step)
+    return sum(part_flops(step, 'targets')) / total if total else 0.0
 
 
 def si(value: float) -> str:
@@ -410,40 +443,68 @@ def si(value: float) -> str:
     return f'{value:.0f}'
 
 
-def report(config: str, rows: List[Dict], params: int, args,
-           notes: List[str]) -> Tuple[str, List[str], List[list]]:
-    """(markdown of the FLOPs table, summary header, summary rows)."""
+def milliseconds(step: Dict, device: str, mfu: float) -> str:
+    peak = dict(PEAK_BF16_TFLOPS)[device] * 1e12
+    return f'{step_flops(step) / (peak * mfu) * 1e3:.3g}'
+
+
+def report(rows: List[Dict], params: int, gpus: int,
+           checkpoint: Union[bool, str], chunk: int, args
+           ) -> Tuple[str, str, List[str], List[list]]:
+    """The markdown of the FLOPs table (one GPU of ``gpus`` with sharded
+    targets) and of the checkpointing table, the summary's header and
+    rows."""
     states = params * 12
-    flop_rows = []
+    flop_rows, summary, lever_rows = [], [], []
     for row in rows:
+        sharded = evaluate(row, gpus, checkpoint, chunk)
+        replicated = evaluate(row, 1, checkpoint, chunk)
         cells = [row['task'], row['batch'], row['input'],
-                 row['targets'] or '-']
+                 f"{sharded['local']} of {row['targets']}"
+                 if row['targets'] else '-']
         for part in PARTS:
-            fwd, bwd = part_flops(row, part)
+            fwd, bwd = part_flops(sharded, part)
             cells.append(f'{si(fwd)} / {si(bwd)}')
-        cells.append(si(step_flops(row)))
+        cells.append(si(step_flops(sharded)))
         flop_rows.append(cells)
-    flop_table = markdown_table(
-        ['task', 'batch / GPU', 'input', 'targets'] +
-        [f'{p} fwd / bwd' for p in PARTS] + ['step'], flop_rows)
-    peaks = dict(PEAK_BF16_TFLOPS)
-    header = (['task', 'peak memory GB', 'fits 80 GB'] +
-              [f'{d} ms (MFU {args.mfu:.0%})' for d in DEVICES] +
-              ['target share, replicated'] +
-              [f'{g} GPUs' for g in args.gpus])
-    summary = []
-    for row in rows:
-        memory = (row['activation_bytes'] + states) / 1e9
+        memory = (sharded['activation_bytes'] + states) / 1e9
         how = 'extrapolated' if row['extrapolated'] else 'measured'
-        total = step_flops(row)
         summary.append(
             [row['task'], f'{memory:.1f} ({how})',
-             'yes' if memory <= GPU_MEMORY_GB else '**no**'] +
-            [f'{total / (peaks[d] * 1e12 * args.mfu) * 1e3:.3g}'
-             for d in DEVICES] +
-            [f'{target_share(row):.0%}'] +
-            [f'{target_share(row, g):.0%}' for g in args.gpus])
-    return flop_table, header, summary
+             'yes' if memory <= GPU_MEMORY_GB else '**no**',
+             milliseconds(replicated, 'H100', args.mfu),
+             milliseconds(sharded, 'H100', args.mfu),
+             milliseconds(sharded, 'A100', args.mfu),
+             f'{target_share(replicated):.0%}'] +
+            [f'{target_share(evaluate(row, g, checkpoint, chunk)):.0%}'
+             for g in args.gpus])
+        if row['target_kind'] != 'none':
+            steps = {mode: evaluate(row, gpus, mode, chunk)
+                     for mode in (True, 'auto')}
+            ratio = step_flops(steps['auto']) / step_flops(steps[True])
+            lever_rows.append([row['task'], sharded['local']] + [
+                f"{si(step_flops(steps[m]))}, "
+                f"{(steps[m]['activation_bytes'] + states) / 1e9:.1f} GB"
+                for m in (True, 'auto')
+            ] + [f'{ratio:.2f}'])
+    flop_table = markdown_table(
+        ['task', 'batch / GPU', 'input', 'targets / GPU'] +
+        [f'{p} fwd / bwd' for p in PARTS] + ['step'], flop_rows)
+    lever_table = markdown_table(
+        ['task', 'targets / GPU', 'checkpoint_targets=True: FLOPs, memory',
+         "'auto': FLOPs, memory", 'FLOPs ratio'], lever_rows)
+    header = ['task', f'peak memory GB ({gpus} GPUs)', 'fits 80 GB',
+              f'H100 ms, replicated (MFU {args.mfu:.0%})',
+              f'H100 ms, sharded over {gpus}', f'A100 ms, sharded over {gpus}',
+              'target share, replicated'] + [
+                  f'sharded over {g}' for g in args.gpus]
+    return flop_table, lever_table, header, summary
+
+
+def config_gpus(config: str) -> int:
+    """The GPUs a config is named for (``..._16xb-...`` -> 16), else 1."""
+    match = re.search(r'_(\d+)xb', osp.basename(config))
+    return int(match.group(1)) if match else 1
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -454,7 +515,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('--gpus', type=int, nargs='+',
                         default=list(SHARD_GPUS),
-                        help='GPU counts of the sharded target share')
+                        help='GPU counts of the target share columns')
     parser.add_argument('--mfu', type=float, default=0.4,
                         help='model FLOPs utilisation of the predicted '
                         'step times')
@@ -465,7 +526,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'detection / segmentation step')
     parser.add_argument('--task', nargs='+', default=None,
                         help='tasks to cost (default: every entry task)')
-    parser.add_argument('--json', help='write the results here')
+    parser.add_argument('--config-gpus', type=int, default=None,
+                        help='GPUs the targets are sharded over (default: '
+                        'the config name\'s, e.g. 16 for _16xb; 1 when '
+                        'shard_targets is off)')
+    parser.add_argument('--json', help='write the measurements here')
+    parser.add_argument('--from-json', help='report these measurements '
+                        '(an earlier --json) instead of measuring')
     parser.add_argument('--write', help='add the section to this markdown '
                         'file (e.g. docs/benchmark.md)')
     add_cfg_options(parser)
@@ -475,17 +542,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    register_all_modules(init_default_scope=False)
-    init_default_scope(cfg.get('default_scope', 'mmupv2'))
-    MMLogger.get_current_instance().setLevel('ERROR')
-    transformers_logging.set_verbosity_error()  # texts longer than L
-    checkpointed = cfg.model.get('checkpoint_targets', True)
-    chunk = cfg.model.get('target_chunk_size', 4096)
+def measure_config(args, cfg: Config) -> Dict:
+    """Measure every entry of the config (see the module docstring)."""
     entries = first_entry_per_task(cfg.train_dataloader)
     if args.task:
         unknown = set(args.task) - {e['task'] for e in entries}
@@ -500,42 +558,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         vocabulary_size = len(model.text_encoder.tokenizer)
         params = sum(p.numel() for p in model.parameters())
         log(f'{params / 1e6:.1f} M parameters; {len(entries)} tasks')
-        rows = [
-            cost_entry(model, entry, args, vocabulary_size, checkpointed,
-                       chunk) for entry in entries
-        ]
-    flop_table, header, summary = report(args.config, rows, params, args,
-                                         notes)
+        rows = [cost_entry(model, entry, args, vocabulary_size)
+                for entry in entries]
+    return dict(config=args.config, params=params, notes=notes, rows=rows)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    register_all_modules(init_default_scope=False)
+    init_default_scope(cfg.get('default_scope', 'mmupv2'))
+    MMLogger.get_current_instance().setLevel('ERROR')
+    transformers_logging.set_verbosity_error()  # texts longer than L
+    checkpoint = cfg.model.get('checkpoint_targets', 'auto')
+    chunk = cfg.model.get('target_chunk_size', 4096)
+    gpus = args.config_gpus or config_gpus(args.config)
+    if not cfg.model.get('shard_targets', True):
+        gpus = 1
+    if args.from_json:
+        with open(args.from_json) as f:
+            measured = json.load(f)
+    else:
+        measured = measure_config(args, cfg)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(measured, f, indent=1)
+    params, notes = measured['params'], measured['notes']
+    flop_table, lever_table, header, summary = report(
+        measured['rows'], params, gpus, checkpoint, chunk, args)
     name = osp.splitext(osp.basename(args.config))[0]
-    print(f'\nOne training step per GPU of {name} '
+    print(f'\nOne training step on one of {gpus} GPUs of {name} '
           f'({params / 1e6:.1f} M parameters), FLOPs\n')
     print(flop_table)
     print()
     print(markdown_table(header, summary))
+    print(f'\ncheckpoint_targets on {gpus} GPUs\n')
+    print(lever_table)
     for note in notes:
         print(f'- {note}')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(config=args.config, params=params,
-                           notes=notes, mfu=args.mfu, rows=[
-                               dict(r, flops={f'{k[0]}/{k[1]}': v
-                                              for k, v in r['flops'].items()})
-                               for r in rows]), f, indent=1)
     if args.write:
         description = (
             f'Command: `python tools/analysis_tools/step_cost.py '
-            f'{args.config} --write {args.write}`. One training step per GPU '
-            "at Table 8's batch and the config's input sizes, random "
-            f'weights, {params / 1e6:.1f} M parameters. FLOPs (2 per '
-            'multiply-add of matrix products, convolutions, attention; '
-            'backward includes the recomputation of checkpointed targets) '
-            'by part:\n\n' + flop_table + '\n\nMemory: fp32 activations, '
-            'temporaries and gradients as measured on the CPU (a fit of '
-            'smaller steps where it says so) plus 12 bytes per parameter '
-            '(weights, AdamW moments). Predicted times: step FLOPs / '
-            f'(dense bf16 peak x MFU {args.mfu:.0%}). Target share: the '
-            'target encoding\'s FLOPs over the step\'s, every GPU encoding '
-            'every target, or 1/N of them (shard_targets). ' +
+            f'{args.config} --write {args.write}`. One training step on one '
+            f'GPU of {gpus}, targets sharded (`shard_targets`), at Table 8\'s '
+            "batch and the config's input sizes, random weights, "
+            f'{params / 1e6:.1f} M parameters. FLOPs (2 per multiply-add '
+            'of matrix products, convolutions, attention; backward includes '
+            'the recomputation of checkpointed targets) by part:\n\n' +
+            flop_table + '\n\n`checkpoint_targets` (`True`: every chunk '
+            "recomputed in the backward; `'auto'`, the default: only when "
+            'a GPU encodes more than one chunk of '
+            f'{chunk}; the same result):\n\n' + lever_table +
+            '\n\nMemory: fp32 activations, temporaries and gradients as '
+            'measured on the CPU (a fit of smaller steps where it says so) '
+            'plus 12 bytes per parameter (weights, AdamW moments). '
+            'Predicted times: step FLOPs / (dense bf16 peak x MFU '
+            f'{args.mfu:.0%}). Target share: the target encoding\'s FLOPs '
+            'over the step\'s, every GPU encoding every target '
+            '(replicated) or its shard. ' +
             ' '.join(f'{n[0].upper()}{n[1:]}.' for n in notes))
         write_section(args.write, f'Paper-scale step cost: {name}',
                       description, header, summary)

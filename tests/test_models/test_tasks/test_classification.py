@@ -142,3 +142,39 @@ def test_checkpointed_targets_give_the_same_gradients(tiny_model, images,
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name])
+
+
+@pytest.mark.parametrize('chunk,expected', [(2, 2), (4096, 0)])
+def test_auto_checkpoints_only_more_than_one_chunk(tiny_model, images,
+                                                   samples, monkeypatch,
+                                                   chunk, expected):
+    """``checkpoint_targets='auto'``: the 4 class names are checkpointed
+    (in 2 chunks) when they exceed one chunk of 2, not within one of 4096;
+    the gradients equal those of ``checkpoint_targets=False``."""
+    from mmupv2.models import uniperceiver_v2
+    calls = []
+    checkpoint = uniperceiver_v2.checkpoint
+    monkeypatch.setattr(uniperceiver_v2, 'checkpoint',
+                        lambda fn, *a, **k: calls.append(1) or checkpoint(
+                            fn, *a, **k))
+    tiny_model.train()
+    tiny_model.target_chunk_size = chunk
+    grads = []
+    for mode in ('auto', False):
+        tiny_model.checkpoint_targets = mode
+        tiny_model.zero_grad()
+        torch.manual_seed(0)
+        tiny_model(images, samples('classification'),
+                   'loss')['classification.loss_cls'].backward()
+        grads.append({n: p.grad.clone()
+                      for n, p in tiny_model.named_parameters()
+                      if p.grad is not None})
+        if mode == 'auto':
+            assert len(calls) == expected
+    for name, grad in grads[1].items():
+        torch.testing.assert_close(grads[0][name], grad)
+
+
+def test_checkpoint_targets_must_be_a_known_mode(tiny_model_builder):
+    with pytest.raises(ValueError, match="checkpoint_targets must be True"):
+        tiny_model_builder(checkpoint_targets='always')
