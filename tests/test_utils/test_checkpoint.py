@@ -147,6 +147,39 @@ def test_remote_pickle_with_code_is_refused(tmp_path, http_root,
     assert not marker.exists()
 
 
+@pytest.mark.parametrize('scheme, table', [
+    ('torchvision', 'get_torchvision_models'),
+    ('open-mmlab', 'get_external_models'),
+    ('mmcls', 'get_mmcls_models'),
+])
+def test_model_zoo_pickle_with_code_is_refused_unless_trusted(
+        scheme, table, tmp_path, http_root, monkeypatch):
+    """A model-zoo name resolves to its URL, which is then read under the
+    caller's trust like any URL: refused by default and with trust=False
+    (even with the environment variable set), run only with trust=True."""
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    root, base = http_root
+    marker = tmp_path / 'ran'
+    _evil_checkpoint(root / 'evil.pth', marker)
+    monkeypatch.setattr(mmengine_checkpoint, table,
+                        lambda: {'evil': f'{base}/evil.pth'})
+    name = f'{scheme}://evil'
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        load_checkpoint(name)
+    assert not marker.exists()
+    monkeypatch.setenv(TRUST_ENV, '1')
+    with pytest.raises(UnsafeCheckpointError):
+        load_checkpoint(name, trust=False)
+    assert not marker.exists()
+    monkeypatch.delenv(TRUST_ENV)
+    with safe_checkpoint_loading(), pytest.raises(UnsafeCheckpointError):
+        _load_checkpoint(name)
+    assert not marker.exists()
+    if scheme != 'mmcls':  # mmcls:// post-processes a state dict
+        load_checkpoint(name, trust=True)
+        assert marker.exists()
+
+
 def test_remote_weights_load(http_root):
     root, base = http_root
     torch.save(dict(state_dict=OrderedDict(w=torch.arange(3.))),
