@@ -3,6 +3,8 @@ import pytest
 
 from mmupv2.datasets.shapes import generate_shapes
 
+from .untrusted import served_directory
+
 
 @pytest.fixture(scope='session')
 def shapes_root(tmp_path_factory) -> str:
@@ -11,3 +13,14 @@ def shapes_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp('shapes')
     generate_shapes(str(root), num_train=12, num_val=6, seed=3, img_size=96)
     return str(root)
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """``(folder, base URL)``: an http server on 127.0.0.1 serving the
+    folder, in a thread, for the test; downloads go under tmp_path."""
+    root = tmp_path / 'served'
+    root.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    with served_directory(root) as base:
+        yield root, base

@@ -26,7 +26,7 @@ from mmupv2.utils import (
     safe_checkpoint_loading,
 )
 
-from ..untrusted import RunsCode, served_directory
+from ..untrusted import write_payload
 
 
 class ToyModel(BaseModel):
@@ -75,13 +75,6 @@ class GetattrGadget:
         return getattr, (HistoryBuffer, '__init__')
 
 
-def _evil_checkpoint(path, marker):
-    torch.save(
-        dict(state_dict=OrderedDict(w=torch.zeros(2)),
-             meta=dict(payload=RunsCode(marker))), str(path))
-    return str(path)
-
-
 class _Records(logging.Handler):
 
     def __init__(self):
@@ -102,22 +95,11 @@ def warnings_logged():
     logger.removeHandler(handler)
 
 
-@pytest.fixture
-def http_root(tmp_path, monkeypatch):
-    """``(folder, base URL)``: an http server on 127.0.0.1 serving the
-    folder, in a thread, for the test; downloads go under tmp_path."""
-    root = tmp_path / 'served'
-    root.mkdir()
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    with served_directory(root) as base:
-        yield root, base
-
-
 # --------------------------------------------------- code does not run
 def test_local_pickle_with_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV, raising=False)
     marker = tmp_path / 'ran'
-    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    path = write_payload(tmp_path / 'evil.pth', marker)
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint(path)
     assert not marker.exists()
@@ -136,7 +118,7 @@ def test_remote_pickle_with_code_is_refused(tmp_path, http_root,
     monkeypatch.delenv(TRUST_ENV, raising=False)
     root, base = http_root
     marker = tmp_path / 'ran'
-    _evil_checkpoint(root / 'evil.pth', marker)
+    write_payload(root / 'evil.pth', marker)
     url = f'{base}/evil.pth'
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint(url)
@@ -160,7 +142,7 @@ def test_model_zoo_pickle_with_code_is_refused_unless_trusted(
     monkeypatch.delenv(TRUST_ENV, raising=False)
     root, base = http_root
     marker = tmp_path / 'ran'
-    _evil_checkpoint(root / 'evil.pth', marker)
+    write_payload(root / 'evil.pth', marker)
     monkeypatch.setattr(mmengine_checkpoint, table,
                         lambda: {'evil': f'{base}/evil.pth'})
     name = f'{scheme}://evil'
@@ -192,7 +174,7 @@ def test_trusted_loads_with_a_warning_each_time(tmp_path, monkeypatch,
                                                 warnings_logged):
     monkeypatch.delenv(TRUST_ENV, raising=False)
     marker = tmp_path / 'ran'
-    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    path = write_payload(tmp_path / 'evil.pth', marker)
     loaded = load_checkpoint(path, trust=True)
     assert marker.exists()  # the opt-in really unpickles everything
     assert torch.equal(loaded['state_dict']['w'], torch.zeros(2))
@@ -306,7 +288,7 @@ def test_nested_scope_inherits_trust(tmp_path, monkeypatch):
     (``UniPerceiverV2.init_weights``)."""
     monkeypatch.delenv(TRUST_ENV, raising=False)
     marker = tmp_path / 'ran'
-    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    path = write_payload(tmp_path / 'evil.pth', marker)
     with safe_checkpoint_loading(), safe_checkpoint_loading():
         with pytest.raises(UnsafeCheckpointError):
             _load_checkpoint(path)

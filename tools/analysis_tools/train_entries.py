@@ -39,7 +39,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     from mmengine.config import Config
-    from mmengine.runner import Runner
+
+    from mmupv2.engine.runner.launch import build_runner
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -63,7 +64,7 @@ def main() -> int:
     cfg.work_dir = args.work_dir or 'work_dirs/entries_' + '_'.join(entries)
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=args.iters, by_epoch=False)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     start = time.time()
     runner.train()
     train_time = time.time() - start

@@ -237,8 +237,8 @@ def draw_predictions(cfg, checkpoint: str, images: List[str], out_dir: str,
 def main() -> int:
     args = parse_args()
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
+    from mmupv2.engine.runner.launch import build_runner
     from mmupv2.engine.runner.metrics_summary import (
         loop_dataset_tasks,
         metrics_to_rows,
@@ -275,7 +275,7 @@ def main() -> int:
     else:
         cfg.train_cfg.val_interval = max_iters + 1
     start = time.time()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     train_time = time.time() - start
     metrics = runner.test()

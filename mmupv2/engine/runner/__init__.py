@@ -9,6 +9,7 @@ from .multi_task_loop import (
     TaskEntry,
 )
 from .multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
+from .runner import UPv2Runner, WeightsOnlyLoadingMixin
 from .task_schedule import (
     MixedSchedule,
     default_mixed_batch_size,
@@ -20,7 +21,8 @@ from .task_schedule import (
 __all__ = [
     'MixedBatchSampler', 'MixedSchedule', 'MultiTaskBatch',
     'MultiTaskDataloaders', 'MultiTaskLogProcessor', 'MultiTaskLoop',
-    'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry',
+    'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry', 'UPv2Runner',
+    'WeightsOnlyLoadingMixin',
     'configure_grad_sharding', 'default_mixed_batch_size', 'mixed_shares',
     'normalise_ratios', 'scheduled_entry'
 ]

@@ -29,6 +29,7 @@ from mmupv2.utils.random_state import preserved_random_state
 
 from .grad_sharding import configure_grad_sharding
 from .mixed_batch_sampler import MixedBatchSampler
+from .runner import check_checkpoint_loading
 from .task_schedule import (
     MixedSchedule,
     check_sampling_ratio,
@@ -359,6 +360,8 @@ class MultiTaskLoop(IterBasedTrainLoop):
                 f"{mixed_batch_size!r} needs sampling='mixed' and a positive "
                 f'int (samples per rank and iteration); sampling is '
                 f'{sampling!r}')
+        # a plain mmengine Runner would read load_from with its own loader
+        check_checkpoint_loading(runner)
         self.sampling = sampling
         self._schedule_seed = seed
         self._runner = runner  # build_entries needs it
