@@ -234,6 +234,16 @@ def draw_predictions(cfg, checkpoint: str, images: List[str], out_dir: str,
         getattr(inferencer, task)(images, out_dir=out_dir)
 
 
+def set_max_iters(cfg, max_iters=None) -> None:
+    """``--max-iters``: train ``max_iters`` iterations (None: the
+    config's), every iteration-based scheduler clamped to the run (as
+    ``tools/train.py`` does, with a warning per changed scheduler)."""
+    from mmupv2.engine.runner.run_length import fit_schedulers_to_run
+    if max_iters is not None:
+        cfg.train_cfg.max_iters = max_iters
+    fit_schedulers_to_run(cfg)
+
+
 def main() -> int:
     args = parse_args()
     from mmengine.config import Config
@@ -253,13 +263,7 @@ def main() -> int:
         print(f'generating the shapes benchmark in {DATA_ROOT}')
         generate_shapes(DATA_ROOT)
     cfg.work_dir = args.work_dir
-    if args.max_iters is not None:
-        cfg.train_cfg.max_iters = args.max_iters
-        for scheduler in cfg.get('param_scheduler', []):
-            scheduler.end = min(scheduler.get('end', args.max_iters),
-                                args.max_iters)
-            scheduler.begin = min(scheduler.get('begin', 0),
-                                  args.max_iters - 1)
+    set_max_iters(cfg, args.max_iters)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
     max_iters = cfg.train_cfg.max_iters
