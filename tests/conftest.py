@@ -1,8 +1,10 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 import pytest
+from mmengine.logging import MMLogger
 
 from mmupv2.datasets.shapes import generate_shapes
 
+from .logs import recorded_warnings
 from .untrusted import served_directory
 
 
@@ -24,3 +26,10 @@ def http_root(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
     with served_directory(root) as base:
         yield root, base
+
+
+@pytest.fixture
+def warnings_logged():
+    """The warnings mmengine's current logger prints meanwhile."""
+    with recorded_warnings(MMLogger.get_current_instance()) as messages:
+        yield messages

@@ -3,7 +3,6 @@
 pickle, local or served over http, runs nothing unless trusted; mmengine's
 training checkpoints (HistoryBuffer, numpy) still load and resume; importing
 mmupv2 leaves mmengine's own loader alone."""
-import logging
 import pickle
 from collections import OrderedDict
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.logging import HistoryBuffer, MMLogger
+from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mmengine_checkpoint
@@ -73,26 +72,6 @@ class GetattrGadget:
 
     def __reduce__(self):
         return getattr, (HistoryBuffer, '__init__')
-
-
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def warnings_logged():
-    """The warnings mmengine's current logger prints meanwhile."""
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 # --------------------------------------------------- code does not run

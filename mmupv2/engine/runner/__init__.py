@@ -6,6 +6,7 @@ from .multi_task_loop import (
     MultiTaskBatch,
     MultiTaskDataloaders,
     MultiTaskLoop,
+    NonFiniteLossError,
     TaskEntry,
 )
 from .multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
@@ -21,7 +22,8 @@ from .task_schedule import (
 __all__ = [
     'MixedBatchSampler', 'MixedSchedule', 'MultiTaskBatch',
     'MultiTaskDataloaders', 'MultiTaskLogProcessor', 'MultiTaskLoop',
-    'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry', 'UPv2Runner',
+    'MultiTaskTestLoop', 'MultiTaskValLoop', 'NonFiniteLossError',
+    'TaskEntry', 'UPv2Runner',
     'WeightsOnlyLoadingMixin',
     'configure_grad_sharding', 'default_mixed_batch_size', 'mixed_shares',
     'normalise_ratios', 'scheduled_entry'

@@ -1,14 +1,12 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 """A shortened run trains the whole schedule (mmupv2/engine/runner/
 run_length.py), from ``tools/train.py`` and from the demo alike."""
-import logging
 import math
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import PARAM_SCHEDULERS
 
@@ -19,25 +17,6 @@ from ...scripts import load_script
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 TINY = osp.join(ROOT, 'configs', 'uniperceiver_v2', 'upv2_tiny_shapes.py')
-
-
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def warnings_logged():
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def _lr_per_iteration(cfg, base_lr=1e-3):
