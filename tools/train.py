@@ -17,6 +17,7 @@ from typing import List, Optional
 from mmengine.config import Config
 
 from mmupv2.engine.runner.launch import process_group_teardown
+from mmupv2.engine.runner.run_length import fit_schedulers_to_run
 from mmupv2.utils import cli, safe_checkpoint_loading
 
 
@@ -48,11 +49,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line to ``cfg`` (in place), as mmdet does.
 
+    Iteration-based schedulers that reach beyond ``train_cfg.max_iters``
+    are clamped to it, with a warning
+    (:func:`~mmupv2.engine.runner.run_length.fit_schedulers_to_run`).
+
     Raises:
         ValueError: ``--amp`` with DeepSpeed, whose precision is set in
             ``strategy`` (``fp16`` / ``bf16``), not by the optim wrapper.
     """
     cli.merge_job_args(cfg, args)
+
+    # a shortened run (--cfg-options train_cfg.max_iters=N) gets the whole
+    # schedule: every iteration-based scheduler ends by N (logged)
+    fit_schedulers_to_run(cfg)
 
     # enable automatic-mixed-precision training
     if args.amp is True:

@@ -1,6 +1,11 @@
 # Copyright (c) mmupv2 contributors. Licensed under the Apache License 2.0.
 # Runtime of every paper config: scope, hooks, logging, distributed set-up.
 default_scope = 'mmupv2'
+# mmengine's Runner with every checkpoint (load_from, resume, Pretrained
+# init_cfg, URLs too) read weights-only: build it with RUNNERS.build(cfg)
+# (mmengine's or mmupv2's registry: the name carries its scope; see
+# docs/checkpoints.md); the strategy configs set 'FlexibleRunner'
+runner_type = 'mmupv2.UPv2Runner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

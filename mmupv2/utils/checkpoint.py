@@ -38,11 +38,12 @@ plain ``HistoryBuffer``. Nothing else in the file can be called.
 The allow-list is registered only while mmupv2 reads a file
 (``torch.serialization.safe_globals``). mmengine's own loader is not
 replaced: importing mmupv2 leaves ``mmengine.runner.load_checkpoint`` as it
-was. Within a ``with safe_checkpoint_loading():`` block (``tools/train.py``
-and ``tools/test.py`` run the Runner inside one) mmengine's
+was. Within a ``with safe_checkpoint_loading():`` block mmengine's
 ``CheckpointLoader`` hands every path to :func:`load_checkpoint`, so
 ``--resume``, ``load_from`` and ``init_cfg=dict(type='Pretrained', ...)`` are
-read the same way.
+read the same way. The configs' runner (``runner_type='UPv2Runner'``,
+:mod:`mmupv2.engine.runner.runner`) opens such a block around each of its
+reads; ``tools/train.py`` also runs the whole Runner inside one.
 
 **Trusted files.** A checkpoint that holds other objects (a pickled model,
 a custom class) is refused with :class:`UnsafeCheckpointError`, which names
@@ -338,6 +339,12 @@ def load_checkpoint(filename: str,
 # ------------------------------------------------ mmengine, for a while
 #: ``trust`` of the enclosing ``safe_checkpoint_loading`` blocks.
 _SCOPE_TRUST: List[Optional[bool]] = []
+
+
+def checkpoint_loading_is_safe() -> bool:
+    """Whether mmengine's loads are now read by :func:`load_checkpoint`,
+    i.e. whether a :func:`safe_checkpoint_loading` block is open."""
+    return bool(_SCOPE_TRUST)
 
 
 @contextlib.contextmanager

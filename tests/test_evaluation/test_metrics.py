@@ -132,6 +132,58 @@ def test_caption_metric_perfect_and_partial():
     assert 0 < ours['BLEU-1'] < 100
 
 
+def test_caption_metric_ann_file_keys_references_by_image_id(tmp_path):
+    """With ``ann_file`` the references are every caption whose
+    ``image_id`` is the prediction's. In this COCO-caption file annotation
+    ids and image ids differ but overlap (annotation 1 describes image 3,
+    ...), so references keyed by annotation id would score against other
+    images' captions without any error. The expected scores come from
+    pycocoevalcap's scorers on pycocotools' own ``imgToAnns`` index (what
+    ``COCOEvalCap.evaluate`` feeds them), not from mmupv2 code."""
+    import json
+
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    from pycocotools.coco import COCO
+    captions = {  # image id -> (annotation ids, captions)
+        1: ((3, 4), ('a red circle on the left', 'one red circle')),
+        2: ((5, 6), ('a blue square at the top', 'a small blue square')),
+        3: ((1, 2), ('a green star and a yellow ring',
+                     'two shapes: a star and a ring')),
+    }
+    ann_file = tmp_path / 'captions_val.json'
+    ann_file.write_text(json.dumps(dict(
+        images=[dict(id=i, file_name=f'{i}.png') for i in captions],
+        annotations=[dict(id=a, image_id=i, caption=c)
+                     for i, (ids, texts) in captions.items()
+                     for a, c in zip(ids, texts)])))
+    preds = {1: 'a red circle', 2: 'a blue square on the top',
+             3: 'a star and a ring'}
+
+    metric = CaptionMetric(scorers=('BLEU', 'CIDEr'),
+                           ann_file=str(ann_file), prefix='captioning')
+    evaluator = Evaluator(metric)
+    samples = []
+    for image_id, pred in preds.items():
+        s = UPv2DataSample(metainfo=dict(image_id=image_id))
+        samples.append(s.set_task('captioning').set_pred_caption(pred))
+    evaluator.process(samples)
+    ours = evaluator.evaluate(len(samples))
+
+    coco = COCO(str(ann_file))
+    tok = PTBTokenizer()
+    gts = tok.tokenize({i: coco.imgToAnns[i] for i in preds})
+    res = tok.tokenize({i: [dict(image_id=i, caption=c)]
+                        for i, c in preds.items()})
+    bleu, _ = Bleu(4).compute_score(gts, res)
+    cider, _ = Cider().compute_score(gts, res)
+    assert ours['captioning/BLEU-4'] == pytest.approx(bleu[3] * 100)
+    assert ours['captioning/BLEU-1'] == pytest.approx(bleu[0] * 100)
+    assert ours['captioning/CIDEr'] == pytest.approx(cider * 100)
+    assert 0 < ours['captioning/CIDEr']
+
+
 def test_caption_metric_errors():
     with pytest.raises(ValueError, match='unknown caption scorers'):
         caption_scores({1: 'a'}, {1: ['a']}, scorers=('BLEU-9', ))
@@ -174,3 +226,70 @@ def test_retrieval_metric_perfect_and_partial():
     with pytest.raises(KeyError, match='image_feat'):
         ImageTextRetrievalMetric().process(
             None, [UPv2DataSample().to_dict()])
+
+
+def _recall_by_hand(sim, text_to_image, k):
+    """R@k of both directions, counted query by query (no library code).
+
+    Returns:
+        tuple: (i2t, t2i) in [0, 100].
+    """
+    num_images, num_texts = len(sim), len(sim[0])
+    i2t_hits = 0
+    for i in range(num_images):
+        ranked = sorted(range(num_texts), key=lambda t: -sim[i][t])[:k]
+        i2t_hits += any(text_to_image[t] == i for t in ranked)
+    t2i_hits = 0
+    for t in range(num_texts):
+        ranked = sorted(range(num_images), key=lambda i: -sim[i][t])[:k]
+        t2i_hits += text_to_image[t] in ranked
+    return 100.0 * i2t_hits / num_images, 100.0 * t2i_hits / num_texts
+
+
+#: (3 images, 6 texts) hand-built similarities; texts 2k, 2k+1 describe
+#: image k. Image-to-text R@1 hits images 0 and 2 (2 of 3); text-to-image
+#: R@1 hits only texts 0 and 4 (2 of 6), so the two directions differ.
+RETRIEVAL_SIM = [
+    [0.9, 0.2, 0.8, 0.1, 0.1, 0.5],
+    [0.3, 0.9, 0.5, 0.3, 0.1, 0.1],
+    [0.1, 0.1, 0.2, 0.9, 0.95, 0.4],
+]
+RETRIEVAL_TEXT_TO_IMAGE = [0, 0, 1, 1, 2, 2]
+
+
+def test_retrieval_directions_from_a_hand_built_similarity():
+    """i2t and t2i differ on this gallery: each is reported under its own
+    name, with the values counted by hand (a swap of the two is caught)."""
+    sim = torch.tensor(RETRIEVAL_SIM)
+    metrics = ImageTextRetrievalMetric.recalls_from_similarity(
+        sim, torch.tensor(RETRIEVAL_TEXT_TO_IMAGE), topk=(1, 2, 5))
+    for k in (1, 2, 5):
+        i2t, t2i = _recall_by_hand(RETRIEVAL_SIM, RETRIEVAL_TEXT_TO_IMAGE, k)
+        assert metrics[f'i2t_R@{k}'] == pytest.approx(i2t)
+        assert metrics[f't2i_R@{k}'] == pytest.approx(t2i)
+    # the test only means something if the directions differ
+    assert _recall_by_hand(RETRIEVAL_SIM, RETRIEVAL_TEXT_TO_IMAGE, 1) == (
+        pytest.approx(200 / 3), pytest.approx(100 / 3))
+
+
+def test_retrieval_metric_directions_through_the_evaluator():
+    """The same through ``process`` / ``compute_metrics``: unit image
+    features and texts whose features are their similarity columns, so the
+    cosine similarity is the hand-built matrix with each column normalised
+    (which may change the image-to-text ranking, not the text-to-image
+    one; on this matrix the R@1 of the two directions still differ).
+    """
+    sim = torch.tensor(RETRIEVAL_SIM)
+    text_feats = sim.t()  # (T, I): text t's similarity to every image
+    texts = [text_feats[[t for t, i in enumerate(RETRIEVAL_TEXT_TO_IMAGE)
+                         if i == image]] for image in range(3)]
+    evaluator = Evaluator(ImageTextRetrievalMetric(topk=(1, 2)))
+    evaluator.process(_retrieval_samples(torch.eye(3), texts))
+    metrics = evaluator.evaluate(3)
+    cosine = (text_feats / text_feats.norm(dim=1, keepdim=True)).t()
+    for k in (1, 2):
+        i2t, t2i = _recall_by_hand(cosine.tolist(), RETRIEVAL_TEXT_TO_IMAGE,
+                                   k)
+        assert metrics[f'retrieval/i2t_R@{k}'] == pytest.approx(i2t)
+        assert metrics[f'retrieval/t2i_R@{k}'] == pytest.approx(t2i)
+    assert metrics['retrieval/i2t_R@1'] != metrics['retrieval/t2i_R@1']

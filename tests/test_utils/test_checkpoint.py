@@ -3,7 +3,6 @@
 pickle, local or served over http, runs nothing unless trusted; mmengine's
 training checkpoints (HistoryBuffer, numpy) still load and resume; importing
 mmupv2 leaves mmengine's own loader alone."""
-import logging
 import pickle
 from collections import OrderedDict
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.logging import HistoryBuffer, MMLogger
+from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mmengine_checkpoint
@@ -26,7 +25,7 @@ from mmupv2.utils import (
     safe_checkpoint_loading,
 )
 
-from ..untrusted import RunsCode, served_directory
+from ..untrusted import write_payload
 
 
 class ToyModel(BaseModel):
@@ -75,49 +74,11 @@ class GetattrGadget:
         return getattr, (HistoryBuffer, '__init__')
 
 
-def _evil_checkpoint(path, marker):
-    torch.save(
-        dict(state_dict=OrderedDict(w=torch.zeros(2)),
-             meta=dict(payload=RunsCode(marker))), str(path))
-    return str(path)
-
-
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def warnings_logged():
-    """The warnings mmengine's current logger prints meanwhile."""
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
-
-
-@pytest.fixture
-def http_root(tmp_path, monkeypatch):
-    """``(folder, base URL)``: an http server on 127.0.0.1 serving the
-    folder, in a thread, for the test; downloads go under tmp_path."""
-    root = tmp_path / 'served'
-    root.mkdir()
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    with served_directory(root) as base:
-        yield root, base
-
-
 # --------------------------------------------------- code does not run
 def test_local_pickle_with_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV, raising=False)
     marker = tmp_path / 'ran'
-    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    path = write_payload(tmp_path / 'evil.pth', marker)
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint(path)
     assert not marker.exists()
@@ -136,7 +97,7 @@ def test_remote_pickle_with_code_is_refused(tmp_path, http_root,
     monkeypatch.delenv(TRUST_ENV, raising=False)
     root, base = http_root
     marker = tmp_path / 'ran'
-    _evil_checkpoint(root / 'evil.pth', marker)
+    write_payload(root / 'evil.pth', marker)
     url = f'{base}/evil.pth'
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint(url)
@@ -145,6 +106,39 @@ def test_remote_pickle_with_code_is_refused(tmp_path, http_root,
     with safe_checkpoint_loading(), pytest.raises(UnsafeCheckpointError):
         mmengine_checkpoint.load_checkpoint(nn.Linear(1, 1), url)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('scheme, table', [
+    ('torchvision', 'get_torchvision_models'),
+    ('open-mmlab', 'get_external_models'),
+    ('mmcls', 'get_mmcls_models'),
+])
+def test_model_zoo_pickle_with_code_is_refused_unless_trusted(
+        scheme, table, tmp_path, http_root, monkeypatch):
+    """A model-zoo name resolves to its URL, which is then read under the
+    caller's trust like any URL: refused by default and with trust=False
+    (even with the environment variable set), run only with trust=True."""
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    root, base = http_root
+    marker = tmp_path / 'ran'
+    write_payload(root / 'evil.pth', marker)
+    monkeypatch.setattr(mmengine_checkpoint, table,
+                        lambda: {'evil': f'{base}/evil.pth'})
+    name = f'{scheme}://evil'
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        load_checkpoint(name)
+    assert not marker.exists()
+    monkeypatch.setenv(TRUST_ENV, '1')
+    with pytest.raises(UnsafeCheckpointError):
+        load_checkpoint(name, trust=False)
+    assert not marker.exists()
+    monkeypatch.delenv(TRUST_ENV)
+    with safe_checkpoint_loading(), pytest.raises(UnsafeCheckpointError):
+        _load_checkpoint(name)
+    assert not marker.exists()
+    if scheme != 'mmcls':  # mmcls:// post-processes a state dict
+        load_checkpoint(name, trust=True)
+        assert marker.exists()
 
 
 def test_remote_weights_load(http_root):
@@ -159,7 +153,7 @@ def test_trusted_loads_with_a_warning_each_time(tmp_path, monkeypatch,
                                                 warnings_logged):
     monkeypatch.delenv(TRUST_ENV, raising=False)
     marker = tmp_path / 'ran'
-    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    path = write_payload(tmp_path / 'evil.pth', marker)
     loaded = load_checkpoint(path, trust=True)
     assert marker.exists()  # the opt-in really unpickles everything
     assert torch.equal(loaded['state_dict']['w'], torch.zeros(2))
@@ -273,7 +267,7 @@ def test_nested_scope_inherits_trust(tmp_path, monkeypatch):
     (``UniPerceiverV2.init_weights``)."""
     monkeypatch.delenv(TRUST_ENV, raising=False)
     marker = tmp_path / 'ran'
-    path = _evil_checkpoint(tmp_path / 'evil.pth', marker)
+    path = write_payload(tmp_path / 'evil.pth', marker)
     with safe_checkpoint_loading(), safe_checkpoint_loading():
         with pytest.raises(UnsafeCheckpointError):
             _load_checkpoint(path)

@@ -396,9 +396,9 @@ def train_section(args, device: str, tmp: str,
 def demo_section(args, device: str, tmp: str) -> List[dict]:
     from mmengine.config import Config
     from mmengine.hooks import Hook
-    from mmengine.runner import Runner
 
     from mmupv2.datasets.shapes import generate_shapes
+    from mmupv2.engine.runner.launch import build_runner
     if not args.minilm or not osp.isfile(osp.join(args.minilm,
                                                   'config.json')):
         raise FileNotFoundError(
@@ -446,7 +446,7 @@ def demo_section(args, device: str, tmp: str) -> List[dict]:
         if amp:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.dtype = 'bfloat16'
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         timer = IterTimer()
         runner.register_hook(timer, 'LOWEST')
         runner.train()

@@ -134,8 +134,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
+    from mmupv2.engine.runner.launch import build_runner
     from mmupv2.engine.runner.multi_task_loop import MultiTaskBatch
     from mmupv2.utils.benchmark_table import write_section
 
@@ -146,7 +146,7 @@ def main() -> int:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**9)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     loop = runner.train_loop  # builds the entries' loaders
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     runner._init_model_weights()

@@ -231,12 +231,23 @@ def draw_predictions(cfg, checkpoint: str, images: List[str], out_dir: str,
         getattr(inferencer, task)(images, out_dir=out_dir)
 
 
+def set_max_iters(cfg, max_iters=None) -> None:
+    """``--max-iters``: train ``max_iters`` iterations (None: the
+    config's), every iteration-based scheduler clamped to the run (as
+    ``tools/train.py`` does, with a warning per changed scheduler)."""
+    from mmupv2.engine.runner.entry_runs import cut_schedule
+    from mmupv2.engine.runner.run_length import fit_schedulers_to_run
+    if max_iters is not None:
+        cut_schedule(cfg, max_iters)
+    else:
+        fit_schedulers_to_run(cfg)
+
+
 def main() -> int:
     args = parse_args()
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
-    from mmupv2.engine.runner.entry_runs import cut_schedule
+    from mmupv2.engine.runner.launch import build_runner
     from mmupv2.engine.runner.metrics_summary import (
         loop_dataset_tasks,
         metrics_to_rows,
@@ -251,8 +262,7 @@ def main() -> int:
         print(f'generating the shapes benchmark in {DATA_ROOT}')
         generate_shapes(DATA_ROOT)
     cfg.work_dir = args.work_dir
-    if args.max_iters is not None:
-        cut_schedule(cfg, args.max_iters)
+    set_max_iters(cfg, args.max_iters)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
     max_iters = cfg.train_cfg.max_iters
@@ -268,7 +278,7 @@ def main() -> int:
     else:
         cfg.train_cfg.val_interval = max_iters + 1
     start = time.time()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     train_time = time.time() - start
     metrics = runner.test()

@@ -6,9 +6,11 @@ from .multi_task_loop import (
     MultiTaskBatch,
     MultiTaskDataloaders,
     MultiTaskLoop,
+    NonFiniteLossError,
     TaskEntry,
 )
 from .multi_task_val_loop import MultiTaskTestLoop, MultiTaskValLoop
+from .runner import UPv2Runner, WeightsOnlyLoadingMixin
 from .task_schedule import (
     MixedSchedule,
     default_mixed_batch_size,
@@ -22,7 +24,8 @@ from .task_schedule import (
 __all__ = [
     'MixedBatchSampler', 'MixedSchedule', 'MultiTaskBatch',
     'MultiTaskDataloaders', 'MultiTaskLogProcessor', 'MultiTaskLoop',
-    'MultiTaskTestLoop', 'MultiTaskValLoop', 'TaskEntry',
+    'MultiTaskTestLoop', 'MultiTaskValLoop', 'NonFiniteLossError',
+    'TaskEntry', 'UPv2Runner', 'WeightsOnlyLoadingMixin',
     'configure_grad_sharding', 'default_mixed_batch_size',
     'entry_sampling_ratios', 'mixed_shares', 'normalise_ratios',
     'scheduled_entry', 'unmixed_iterations'

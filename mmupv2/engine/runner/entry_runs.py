@@ -23,6 +23,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from mmengine.config import Config
 
 from .launch import is_multi_task_loader_cfg
+from .run_length import fit_schedulers_to_run
 from .task_schedule import (
     default_mixed_batch_size,
     entry_sampling_ratios,
@@ -115,19 +116,15 @@ def entry_iterations(cfg: Config) -> Dict[str, int]:
 
 
 def cut_schedule(cfg: Config, max_iters: int) -> None:
-    """Train ``cfg`` for ``max_iters`` iterations (in place): each
-    parameter scheduler's ``begin`` / ``end`` is clamped to the shorter run
-    (a warm-up longer than the run ends with it; a decay to the old end
+    """Train ``cfg`` for ``max_iters`` iterations (in place), its
+    iteration-based schedulers fitted to the shorter run
+    (:func:`~mmupv2.engine.runner.run_length.fit_schedulers_to_run`: a
+    warm-up longer than the run ends with it; a decay to the old end
     decays to the new one)."""
     if max_iters < 1:
         raise ValueError(f'max_iters must be >= 1, got {max_iters}')
     cfg.train_cfg.max_iters = max_iters
-    schedulers = cfg.get('param_scheduler') or []
-    if isinstance(schedulers, Mapping):
-        schedulers = [schedulers]
-    for scheduler in schedulers:
-        scheduler.end = min(scheduler.get('end', max_iters), max_iters)
-        scheduler.begin = min(scheduler.get('begin', 0), max_iters - 1)
+    fit_schedulers_to_run(cfg)
 
 
 def evaluated_entries(cfg: Config, entries: Sequence[str]) -> List[str]:
@@ -208,7 +205,7 @@ def train_and_test(cfg: Config,
             its own, else the runs would log into the first one's folder.
             ``None``: the config's.
     """
-    from mmengine.runner import Runner
+    from mmupv2.engine.runner.launch import build_runner
     if experiment_name is not None:
         cfg = copy.deepcopy(cfg)
         cfg.experiment_name = experiment_name
@@ -216,7 +213,7 @@ def train_and_test(cfg: Config,
             # mmengine keeps one visualizer per name: the first run's (and
             # its log folder) would take every later run's scalars
             cfg.visualizer.name = experiment_name
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     start = time.time()
     runner.train()
     train_seconds = time.time() - start

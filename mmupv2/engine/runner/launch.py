@@ -20,6 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mmupv2.engine.optimizers.optimizer_type import check_optimizer_type
 from mmupv2.registry import RUNNERS
+from mmupv2.utils.checkpoint import safe_checkpoint_loading
+
+from .runner import WeightsOnlyLoadingMixin
 
 CPU_LAUNCHERS = ('pytorch', )
 
@@ -58,15 +61,18 @@ def train_micro_batch_size(train_dataloader: Any) -> int:
     return _get_batch_size(train_dataloader)
 
 
-class MultiTaskFlexibleRunner(FlexibleRunner):
-    """mmengine's ``FlexibleRunner`` that accepts ``MultiTaskLoop``.
+class MultiTaskFlexibleRunner(WeightsOnlyLoadingMixin, FlexibleRunner):
+    """mmengine's ``FlexibleRunner`` that accepts ``MultiTaskLoop`` and reads
+    checkpoints weights-only.
 
     ``FlexibleRunner`` reads one batch size from ``train_dataloader`` (for
     DeepSpeed's ``train_micro_batch_size_per_gpu``), which fails on the dict
     of entries of :class:`~mmupv2.engine.runner.MultiTaskLoop`. This runner
-    uses :func:`train_micro_batch_size` instead (the largest entry's) and is
-    otherwise the same. :func:`build_runner` builds it for
-    ``runner_type='FlexibleRunner'``.
+    uses :func:`train_micro_batch_size` instead (the largest entry's).
+    ``load_from``, ``resume`` and, in training, the ``Pretrained`` files of
+    the model's ``init_cfg`` are read by mmupv2's weights-only loader, as in
+    :class:`~mmupv2.engine.runner.runner.UPv2Runner`. :func:`build_runner`
+    builds it for ``runner_type='FlexibleRunner'``.
     """
 
     def build_strategy(self,
@@ -109,12 +115,14 @@ class MultiTaskFlexibleRunner(FlexibleRunner):
             max_iters=self.max_iters,
             train_micro_batch_size_per_gpu=train_micro_batch_size(
                 self.train_dataloader))
-        self.strategy.prepare(
-            self.model,
-            optim_wrapper=self.optim_wrapper,
-            param_scheduler=self.param_schedulers,
-            compile=compile,
-            dispatch_kwargs=dispatch_kwargs)
+        # the strategy initialises the weights (Pretrained files)
+        with safe_checkpoint_loading():
+            self.strategy.prepare(
+                self.model,
+                optim_wrapper=self.optim_wrapper,
+                param_scheduler=self.param_schedulers,
+                compile=compile,
+                dispatch_kwargs=dispatch_kwargs)
         self.model = self.strategy.model
         self.optim_wrapper = self.strategy.optim_wrapper
         if self.param_schedulers is not None:
@@ -130,6 +138,9 @@ def build_runner(cfg: Config) -> Union[Runner, FlexibleRunner]:
     """Build the runner a config asks for, as mmdet's tools do.
 
     - no ``runner_type``: mmengine's ``Runner``;
+    - ``runner_type='UPv2Runner'`` (every mmupv2 config's):
+      :class:`~mmupv2.engine.runner.runner.UPv2Runner`, mmengine's Runner
+      with weights-only checkpoint reads;
     - ``runner_type='FlexibleRunner'``: :class:`MultiTaskFlexibleRunner`
       (``FlexibleRunner`` + ``MultiTaskLoop``), with the config's
       ``strategy`` (FSDP, DeepSpeed, ...);

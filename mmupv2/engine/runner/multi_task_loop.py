@@ -2,6 +2,7 @@
 """Multi-task training: one data loader per (task, data set), unmixed or
 mixed sampling, and MT-AdamW's per-task balancing (paper Sec. 4.4)."""
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from mmengine._strategy.deepspeed import MMDeepSpeedEngineWrapper
+from mmengine.dist import all_reduce
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner.loops import (
@@ -18,7 +21,11 @@ from mmengine.runner.loops import (
 )
 from torch.utils.data import DataLoader
 
-from mmupv2.engine.hooks import DataOnlyCheckpointHook, RandomStateHook
+from mmupv2.engine.hooks import (
+    DataOnlyCheckpointHook,
+    FiniteCheckpointHook,
+    RandomStateHook,
+)
 from mmupv2.engine.optimizers import (
     MultiTaskDeepSpeedOptimWrapper,
     MultiTaskOptimizer,
@@ -29,6 +36,7 @@ from mmupv2.utils.random_state import preserved_random_state
 
 from .grad_sharding import configure_grad_sharding
 from .mixed_batch_sampler import MixedBatchSampler
+from .runner import check_checkpoint_loading
 from .task_schedule import (
     MixedSchedule,
     default_mixed_batch_size,
@@ -38,6 +46,14 @@ from .task_schedule import (
 )
 
 SAMPLING_MODES = ('unmixed', 'mixed')
+#: ``MultiTaskLoop(non_finite_loss=...)``
+NON_FINITE_MODES = ('skip', 'raise')
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss is NaN or infinite (``non_finite_loss='raise'``, or
+    too many skipped iterations in a row); the message names the
+    iteration, the entry, its task and the non-finite loss terms."""
 
 
 @dataclass
@@ -333,6 +349,19 @@ class MultiTaskLoop(IterBasedTrainLoop):
         mixed_batch_size: ``'mixed'`` only: samples per rank and iteration
             (the global batch is this times the number of ranks); ``None``:
             :math:`\\sum_k s_k b_k` rounded.
+        non_finite_loss: what an iteration whose loss (any entry's, on any
+            rank) is NaN or infinite does, before its backward: ``'skip'``
+            (default) leaves the weights and the optimizer as they are,
+            counts the step (``non_finite_skips`` in the message hub's
+            runtime info, kept in checkpoints) and logs a warning naming
+            the iteration, the entry, its task and the non-finite loss
+            terms; ``'raise'`` stops with that message
+            (:class:`NonFiniteLossError`). Under mixed sampling with a
+            multi-task optimizer the parts of the update already added stay
+            and the non-finite entry's part is dropped.
+        max_consecutive_skips: ``'skip'`` stops with
+            :class:`NonFiniteLossError` after this many skipped iterations
+            in a row (a diverged model would skip forever).
         val_begin, val_interval, dynamic_intervals: as in
             ``IterBasedTrainLoop``.
     """
@@ -344,6 +373,8 @@ class MultiTaskLoop(IterBasedTrainLoop):
                  sampling: str = 'unmixed',
                  seed: Union[int, None] = None,
                  mixed_batch_size: Optional[int] = None,
+                 non_finite_loss: str = 'skip',
+                 max_consecutive_skips: int = 20,
                  val_begin: int = 1,
                  val_interval: int = 1000,
                  dynamic_intervals=None) -> None:
@@ -358,6 +389,20 @@ class MultiTaskLoop(IterBasedTrainLoop):
                 f"{mixed_batch_size!r} needs sampling='mixed' and a positive "
                 f'int (samples per rank and iteration); sampling is '
                 f'{sampling!r}')
+        # a plain mmengine Runner would read load_from with its own loader
+        check_checkpoint_loading(runner)
+        if non_finite_loss not in NON_FINITE_MODES:
+            raise ValueError(
+                f'MultiTaskLoop: non_finite_loss must be one of '
+                f'{NON_FINITE_MODES}, got {non_finite_loss!r}')
+        if not isinstance(max_consecutive_skips, int) or \
+                max_consecutive_skips < 1:
+            raise ValueError(
+                'MultiTaskLoop: max_consecutive_skips must be a positive '
+                f'int, got {max_consecutive_skips!r}')
+        self.non_finite_loss = non_finite_loss
+        self.max_consecutive_skips = max_consecutive_skips
+        self._consecutive_skips = 0
         self.sampling = sampling
         self._schedule_seed = seed
         self._runner = runner  # build_entries needs it
@@ -374,6 +419,10 @@ class MultiTaskLoop(IterBasedTrainLoop):
         if not any(
                 isinstance(h, DataOnlyCheckpointHook) for h in runner.hooks):
             runner.register_hook(DataOnlyCheckpointHook())
+        # no checkpoint with NaN / inf weights is ever written
+        if not any(
+                isinstance(h, FiniteCheckpointHook) for h in runner.hooks):
+            runner.register_hook(FiniteCheckpointHook())
 
     @property
     def entries(self) -> List[TaskEntry]:
@@ -538,6 +587,10 @@ class MultiTaskLoop(IterBasedTrainLoop):
         optim_wrapper = self.runner.optim_wrapper
         entry, batch = data_batch.entries[0], data_batch.batches[0]
         loss, log_vars = self._entry_loss(batch)
+        log_vars[f'loss_{entry.name}'] = log_vars['loss']
+        if not self._check_finite(data_batch.iteration, entry, log_vars):
+            optim_wrapper.zero_grad()
+            return log_vars
         if task_optimizer is None:
             loss = loss * entry.loss_weight
         optim_wrapper.backward(optim_wrapper.scale_loss(loss))
@@ -545,7 +598,7 @@ class MultiTaskLoop(IterBasedTrainLoop):
             task_optimizer.set_task(
                 sampling_ratio=entry.sampling_ratio, scale=entry.loss_weight)
         self._update()
-        log_vars[f'loss_{entry.name}'] = log_vars['loss']
+        self._consecutive_skips = 0
         return log_vars
 
     def _train_mixed_parts(
@@ -556,20 +609,32 @@ class MultiTaskLoop(IterBasedTrainLoop):
         optim_wrapper = self.runner.optim_wrapper
         log_vars: Dict[str, float] = {}
         last = len(data_batch.entries) - 1
+        added = all_finite = False  # a part added; no entry dropped
         for i, (entry, batch, n, expected) in enumerate(
                 zip(data_batch.entries, data_batch.batches,
                     data_batch.num_samples, data_batch.expected_samples)):
             loss, entry_log = self._entry_loss(batch)
-            optim_wrapper.backward(optim_wrapper.scale_loss(loss))
-            if i != last:
-                _uncount_backward(optim_wrapper)
+            log_vars.update(entry_log)
+            log_vars[f'loss_{entry.name}'] = entry_log['loss']
+            finite = self._check_finite(data_batch.iteration, entry,
+                                        entry_log)
+            all_finite = finite and (all_finite or i == 0)
+            if not finite and not (i == last and added):
+                continue  # its part is dropped
+            if finite:
+                optim_wrapper.backward(optim_wrapper.scale_loss(loss))
+                if i != last:
+                    _uncount_backward(optim_wrapper)
+            # the last part completes the update (without a gradient if
+            # that entry is dropped)
             task_optimizer.set_task(
                 sampling_ratio=expected / n, scale=entry.loss_weight,
                 final=i == last)
             optim_wrapper.step()
             optim_wrapper.zero_grad()
-            log_vars.update(entry_log)
-            log_vars[f'loss_{entry.name}'] = entry_log['loss']
+            added = True
+        if all_finite:
+            self._consecutive_skips = 0
         return log_vars
 
     def _train_mixed_eq7(self,
@@ -593,6 +658,13 @@ class MultiTaskLoop(IterBasedTrainLoop):
                 not hasattr(model, 'no_sync') else model.no_sync()
             with sync:
                 loss, entry_log = self._entry_loss(batch)
+                log_vars.update(entry_log)
+                log_vars[f'loss_{entry.name}'] = entry_log['loss']
+                if not self._check_finite(data_batch.iteration, entry,
+                                          entry_log):
+                    # the whole update is skipped
+                    optim_wrapper.zero_grad()
+                    return log_vars
                 if at_once:
                     total = loss * weight if total is None else \
                         total + loss * weight
@@ -601,12 +673,50 @@ class MultiTaskLoop(IterBasedTrainLoop):
                         optim_wrapper.scale_loss(loss * weight))
                     if i != last:
                         _uncount_backward(optim_wrapper)
-            log_vars.update(entry_log)
-            log_vars[f'loss_{entry.name}'] = entry_log['loss']
         if at_once:
             optim_wrapper.backward(optim_wrapper.scale_loss(total))
         self._update()
+        self._consecutive_skips = 0
         return log_vars
+
+    def _check_finite(self, iteration: int, entry: TaskEntry,
+                      log_vars: Dict[str, torch.Tensor]) -> bool:
+        """Whether the entry's loss is finite on every rank; if not, count
+        the skip and warn, or raise (``non_finite_loss``).
+
+        Raises:
+            NonFiniteLossError: ``non_finite_loss='raise'``, or the
+                ``max_consecutive_skips``-th skip in a row.
+        """
+        bad = [k for k, v in log_vars.items()
+               if isinstance(v, torch.Tensor) and not bool(
+                   torch.isfinite(v.detach()).all())]
+        flag = log_vars['loss'].detach().new_tensor(0. if bad else 1.)
+        all_reduce(flag, op='min')  # every rank skips, or none
+        if bool(flag > 0):
+            return True
+        terms = ', '.join(f'{k}={float(log_vars[k]):.4g}' for k in bad) or \
+            'finite here, non-finite on another rank'
+        message = (f'iteration {iteration + 1}: non-finite loss of entry '
+                   f"'{entry.name}' (task {entry.task}): {terms}")
+        if self.non_finite_loss == 'raise':
+            raise NonFiniteLossError(
+                f'{message}; stopping (train_cfg.non_finite_loss=\'raise\''
+                "; 'skip' skips such iterations)")
+        hub = self.runner.message_hub
+        hub.update_info('non_finite_skips',
+                        hub.get_info('non_finite_skips', 0) + 1)
+        self._consecutive_skips += 1
+        if self._consecutive_skips >= self.max_consecutive_skips:
+            raise NonFiniteLossError(
+                f'{message}; {self._consecutive_skips} iterations in a row '
+                'had a non-finite loss, the model has likely diverged: '
+                'stopping (lower the learning rate, or resume from an '
+                'earlier checkpoint; train_cfg.max_consecutive_skips)')
+        print_log(f'{message}; the update is skipped ('
+                  f'{hub.get_info("non_finite_skips")} skipped so far)',
+                  logger='current', level=logging.WARNING)
+        return False
 
 
 def _uncount_backward(optim_wrapper: OptimWrapper) -> None:

@@ -28,6 +28,8 @@ from torch.utils.data import DataLoader
 
 from mmupv2.registry import LOOPS
 
+from .runner import check_checkpoint_loading
+
 LoaderCfg = Union[DataLoader, Dict]
 EvaluatorCfg = Union[Evaluator, Dict, List]
 
@@ -64,6 +66,8 @@ class _MultiDatasetEvalLoop(BaseLoop):
                  dataloader: Dict[str, LoaderCfg],
                  evaluator: Dict[str, EvaluatorCfg],
                  fp16: bool = False) -> None:
+        # a plain mmengine Runner would read load_from with its own loader
+        check_checkpoint_loading(runner)
         # BaseLoop would take the dict of loaders for one loader config
         self._runner = runner
         loop = type(self).__name__

@@ -21,3 +21,19 @@ def test_shape_and_padding_invariance():
 def test_heads_must_divide_dims():
     with pytest.raises(ValueError, match='divisible'):
         AttentionPool2d(10, num_heads=4)
+
+
+def test_positions_reach_the_keys():
+    """Only the positions change: the pooled token changes. Tokens and
+    positions permuted together: it does not (attention is a set
+    operation, the positions carry the layout); tokens permuted alone,
+    their positions kept in place: it does."""
+    torch.manual_seed(0)
+    pool = AttentionPool2d(16, num_heads=4).eval()
+    tokens, pos = torch.randn(1, 6, 16), torch.randn(1, 6, 16)
+    out = pool(tokens, pos)
+    assert not torch.allclose(pool(tokens, torch.randn(1, 6, 16)), out,
+                              atol=1e-4)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    torch.testing.assert_close(pool(tokens[:, perm], pos[:, perm]), out)
+    assert not torch.allclose(pool(tokens[:, perm], pos), out, atol=1e-4)

@@ -156,3 +156,24 @@ def test_state_dict_round_trip(data_model, tiny_model_builder, images,
     with torch.no_grad():
         assert fresh.vocabulary_embeddings().shape[0] == len(
             other.vocabulary_token_ids())
+
+
+def test_setting_the_subset_invalidates_cached_embeddings(
+        tiny_model_builder):
+    """Eval mode caches the vocabulary embeddings; a new subset (even of
+    the same size) must not be served the old subset's rows."""
+    model = tiny_model_builder(vocabulary='data').eval()
+    model.set_vocabulary([5, 6, 7])
+    with torch.no_grad():
+        first = model.vocabulary_embeddings()
+        assert model.vocabulary_embeddings() is first  # cached
+        model.set_vocabulary([8, 9, 10])  # same size, other tokens
+        second = model.vocabulary_embeddings()
+    # what a model that only ever had the second subset computes
+    expected_model = tiny_model_builder(vocabulary='data').eval()
+    expected_model.set_vocabulary([8, 9, 10])
+    with torch.no_grad():
+        expected = expected_model.vocabulary_embeddings()
+    assert second.shape == first.shape
+    torch.testing.assert_close(second, expected)
+    assert not torch.allclose(second, first)
