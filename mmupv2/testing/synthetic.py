@@ -21,6 +21,18 @@ ROBERTA_BASE = dict(model_type='roberta', hidden_size=768,
 ROBERTA_VOCAB = 50265
 
 
+
+def roberta_base_text_encoder(tokenizer: str, max_length: int = 128,
+                              **hf_overrides) -> dict:
+    """The config of an ``HFTextEncoder`` with RoBERTa-base's architecture
+    (:data:`ROBERTA_BASE`, ``hf_overrides`` changed) and random weights
+    over the tokenizer folder ``tokenizer`` (e.g. a
+    :func:`synthetic_bpe_tokenizer` of :data:`ROBERTA_VOCAB` tokens): what
+    ``roberta-base`` costs, without the hub."""
+    return dict(type='HFTextEncoder', tokenizer=tokenizer,
+                load_pretrained=False, max_length=max_length,
+                hf_config=dict(ROBERTA_BASE, **hf_overrides))
+
 def synthetic_bpe_tokenizer(out_dir: str, vocab_size: int) -> str:
     """A RoBERTa-style byte-level BPE tokenizer with exactly ``vocab_size``
     tokens (RoBERTa's 5 special tokens, the 256 byte symbols, then merges

@@ -84,8 +84,8 @@ from mmupv2.engine.runner.task_schedule import (  # noqa: E402
     first_entry_per_task,
 )
 from mmupv2.testing.synthetic import (  # noqa: E402
-    ROBERTA_BASE,
     ROBERTA_VOCAB,
+    roberta_base_text_encoder,
     synthetic_batch,
     synthetic_bpe_tokenizer,
 )
@@ -286,7 +286,7 @@ def r50_model_cfg(args, tokenizer: str):
     cfg = Config.fromfile(R50_CONFIG)
     model = cfg.model
     model.image_encoder.backbone.init_cfg = None
-    text = dict(ROBERTA_BASE)
+    text = {}
     if args.smoke:
         text.update(hidden_size=32, num_hidden_layers=1,
                     num_attention_heads=2, intermediate_size=64)
@@ -296,9 +296,8 @@ def r50_model_cfg(args, tokenizer: str):
             if task.get('classes'):
                 task.classes = task.classes[:5]
     model.text_encoder = ConfigDict(
-        type='HFTextEncoder', tokenizer=tokenizer, load_pretrained=False,
-        max_length=model.text_encoder.get('max_length', 128),
-        hf_config=text)
+        roberta_base_text_encoder(
+            tokenizer, model.text_encoder.get('max_length', 128), **text))
     return cfg
 
 

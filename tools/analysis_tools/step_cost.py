@@ -72,8 +72,8 @@ from transformers.utils import logging as transformers_logging
 from mmupv2.engine.runner.task_schedule import first_entry_per_task
 from mmupv2.registry import MODELS
 from mmupv2.testing.synthetic import (
-    ROBERTA_BASE,
     ROBERTA_VOCAB,
+    roberta_base_text_encoder,
     synthetic_batch,
     synthetic_bpe_tokenizer,
 )
@@ -118,8 +118,8 @@ def offline_model_cfg(cfg: Config, tmp: str) -> Tuple[ConfigDict, List[str]]:
         tokenizer = synthetic_bpe_tokenizer(osp.join(tmp, 'bpe'),
                                             ROBERTA_VOCAB)
         model.text_encoder = ConfigDict(
-            type=text.type, tokenizer=tokenizer, load_pretrained=False,
-            max_length=text.get('max_length', 128), hf_config=ROBERTA_BASE)
+            roberta_base_text_encoder(tokenizer,
+                                      text.get('max_length', 128)))
         notes.append('roberta-base: its architecture with random weights '
                      'over a synthetic BPE of 50,265 tokens')
     else:
