@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import MMLogger
 
 from mmupv2.utils.phase_counter import PhaseCounter
 
@@ -93,7 +94,11 @@ def test_bilinear_fit_is_exact_on_a_bilinear_function():
 
 def _cost(tool, tmp_path, name, *args):
     out = tmp_path / f'{name}.json'
+    logger = MMLogger.get_current_instance()
+    level = logger.level
     assert tool.main([TINY_CONFIG, '--json', str(out), *args]) == 0
+    # quiet while it measures, but the caller's warnings still reach it
+    assert logger.level == level
     return {r['task']: r for r in json.loads(out.read_text())['rows']}
 
 
@@ -109,7 +114,7 @@ def test_tiny_config_extrapolated_equals_measured(tmp_path, shapes_cwd,
     tool = load_tool('analysis_tools/step_cost.py')
     md = tmp_path / 'benchmark.md'
     fitted = _cost(tool, tmp_path, 'fitted', '--task', 'classification',
-                   'captioning', '--write', str(md))
+                   'captioning', '--write', str(md), '--check-batch', '8')
     direct = _cost(tool, tmp_path, 'direct', '--task', 'classification',
                    '--measure-batch', '16')
     assert fitted['classification']['extrapolated']
@@ -119,6 +124,21 @@ def test_tiny_config_extrapolated_equals_measured(tmp_path, shapes_cwd,
     assert set(got) == set(want)
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-6), key
+    # memory is a model: the peak of the 16-image step and of the held-out
+    # 8-image one (not in the fit) within 15 %
+    row = fitted['classification']
+    predicted = tool.evaluate(row)['activation_bytes']
+    measured = direct['classification']['points'][0]['peak_bytes']
+    print('memory model, 16 images:', predicted / measured - 1)
+    assert predicted == pytest.approx(measured, rel=0.15)
+    check = row['check']
+    assert check['x'] == 8 and 'held-out step' in tool.memory_check(row)
+    loss = tool.bilinear({(p['x'], p['y']): p['flops']['loss/forward']
+                          for p in row['points']}, 8, check['y'])
+    predicted = tool.activation_bytes(row, 8, check['y'], check['y'],
+                                      {('loss', 'forward'): loss})
+    print('memory model, 8 images:', predicted / check['peak_bytes'] - 1)
+    assert predicted == pytest.approx(check['peak_bytes'], rel=0.15)
     # every part of a classification step is there, targets included
     for part in ('image encoder', 'targets', 'decoder'):
         assert want[(part, 'forward')] > 0 and want[(part, 'backward')] > 0
@@ -154,3 +174,34 @@ def test_target_share():
     assert tool.local_targets(7, 16) == 7  # fewer targets than GPUs
     assert tool.config_gpus('upv2_swin-l_64xb-mt-200k_table8.py') == 64
     assert tool.config_gpus('upv2_tiny_shapes.py') == 1
+
+
+def test_memory_model_adds_samples_targets_and_similarities():
+    """Peaks of a + b x + c y plus noise that would make a bilinear fit's
+    cross term negative: the fit keeps the slopes, never goes below the
+    fixed part, and adds three fp32 copies of the similarity matrix and
+    the gathered embeddings at the evaluated size."""
+    tool = load_tool('analysis_tools/step_cost.py')
+    width = 8
+    a, b, c = 1e9, 2e8, 1e6
+
+    def point(x, y, noise=0.0):
+        loss = 2 * x * y * width  # one dot product per similarity
+        return dict(x=x, y=y, flops={'loss/forward': loss},
+                    peak_bytes=a + b * x + c * y + loss / (2 * width) * 12 +
+                    noise)
+
+    row = dict(width=width, points=[point(2, 64), point(2, 128, 5e6),
+                                    point(4, 64, 5e6), point(4, 128)])
+    fa, fb, fc = tool.additive_fit(row)
+    assert (fb, fc) == (pytest.approx(b), pytest.approx(c))
+    assert fa == pytest.approx(a + 2.5e6)  # the noise, averaged
+    loss = {('loss', 'forward'): 2 * 256 * 50265 * width}
+    got = tool.activation_bytes(row, 256, 1571, 50265, loss)
+    want = (fa + b * 256 + c * 1571 + (50265 - 1571) * width * 8 +
+            256 * 50265 * 12)
+    assert got == pytest.approx(want)
+    # a slope that the measurements make negative is clipped at 0
+    row['points'][1]['peak_bytes'] = row['points'][0]['peak_bytes'] - 1e8
+    row['points'][3]['peak_bytes'] = row['points'][2]['peak_bytes'] - 1e8
+    assert tool.additive_fit(row)[2] == 0

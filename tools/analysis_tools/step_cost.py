@@ -24,8 +24,14 @@ numbers of targets, and every part's FLOPs and the peak memory are
 extrapolated with the bilinear fit of those four points in (samples or
 pixels, targets): exact for FLOPs (the image encoder, the input text and
 the decoder grow with the samples, the target encoding with the targets,
-the loss's similarities with both), a linear model for memory. The class-
-name subsets always hold the longest name, so each is padded as the whole
+the loss's similarities with both). Memory is modelled as the sum of a
+fixed part, a part per sample (pixel) and a part per target, fitted to
+the four peaks (least squares, no negative slope), plus the similarity
+matrix of every position with every gathered target, which the small
+steps cannot show (three fp32 copies; its size follows from the loss's
+FLOPs). ``--check-batch B`` also measures a step of B samples and reports
+the model's error on it (the measured peak is not used by the fit). The
+class-name subsets always hold the longest name, so each is padded as the whole
 set is. The table says which rows are measured and which extrapolated.
 
 **What is counted.** FLOPs: 2 per multiply-add of every matrix product,
@@ -272,26 +278,74 @@ def measure(model, data: dict) -> Dict:
 
 
 def bilinear(points: Dict[Tuple[float, float], float], x: float,
-             y: float, y_cross: Optional[float] = None) -> float:
+             y: float) -> float:
     """The bilinear fit ``a + b x + c y + d x y`` of values at
     ``{(x_i, y_j)}`` (two of each, or one where that axis is not fitted),
-    evaluated at (x, y); the cross term at ``y_cross`` if given (the
-    similarities of a batch with every gathered target, when each rank
-    encodes fewer)."""
+    evaluated at (x, y)."""
     xs = sorted({p[0] for p in points})
     ys = sorted({p[1] for p in points})
-    y_cross = y if y_cross is None else y_cross
     x1, y1 = xs[0], ys[0]
     base = points[(x1, y1)]
     fx = (x - x1) / (xs[1] - x1) if len(xs) > 1 else 0.0
     fy = (y - y1) / (ys[1] - y1) if len(ys) > 1 else 0.0
-    fyc = (y_cross - y1) / (ys[1] - y1) if len(ys) > 1 else 0.0
     dx = points[(xs[1], y1)] - base if len(xs) > 1 else 0.0
     dy = points[(x1, ys[1])] - base if len(ys) > 1 else 0.0
     dxy = (points[(xs[1], ys[1])] - points[(xs[1], y1)] -
            points[(x1, ys[1])] + base) if (len(xs) > 1
                                             and len(ys) > 1) else 0.0
-    return base + fx * dx + fy * dy + fx * fyc * dxy
+    return base + fx * dx + fy * dy + fx * fy * dxy
+
+
+def additive_fit(row: Dict) -> Tuple[float, float, float]:
+    """``(a, b, c)`` of the peak bytes of the measured steps of a row as
+    ``a + b x + c y``: least squares over the points, ``b, c >= 0``.
+
+    The samples' saved activations (b per sample or pixel) and the targets'
+    (c per target) are alive together at the end of the forward, so they
+    add; the one tensor that grows with both, the similarities of every
+    position with every target, is too small at the measured sizes to be
+    fitted and is added by :func:`activation_bytes` from its FLOPs."""
+    width = row['width']
+    # without their own similarities (added back at the evaluated size)
+    peaks = {(p['x'], p['y']): p['peak_bytes'] - similarity_bytes(
+        p['flops'].get('loss/forward', 0.0), width) for p in row['points']}
+    xs = sorted({x for x, _ in peaks})
+    ys = sorted({y for _, y in peaks})
+    b = c = 0.0
+    if len(xs) > 1:
+        b = max(0.0, sum(peaks[(xs[1], y)] - peaks[(xs[0], y)]
+                         for y in ys) / len(ys) / (xs[1] - xs[0]))
+    if len(ys) > 1:
+        c = max(0.0, sum(peaks[(x, ys[1])] - peaks[(x, ys[0])]
+                         for x in xs) / len(xs) / (ys[1] - ys[0]))
+    a = sum(v - b * x - c * y for (x, y), v in peaks.items()) / len(peaks)
+    return a, b, c
+
+
+#: copies of the (positions, targets) similarities alive in the loss's
+#: backward: the logits, the saved log-softmax and the logits' gradient
+SIMILARITY_COPIES = 3
+
+
+def similarity_bytes(loss_forward_flops: float, width: int) -> float:
+    """fp32 bytes of the similarity matrices alive in the loss's backward:
+    ``SIMILARITY_COPIES`` x its elements, the loss's forward FLOPs / (2 D)
+    (one dot product of width D per element)."""
+    return loss_forward_flops / (2 * width) * 4 * SIMILARITY_COPIES
+
+
+def activation_bytes(row: Dict, x: float, local: int, num: int,
+                     flops: Dict) -> float:
+    """Activation, temporary and gradient bytes of a step of ``x`` samples
+    (pixels) encoding ``local`` of ``num`` targets.
+
+    :func:`additive_fit` at ``(x, local)``, plus the gathered ``(num -
+    local, D)`` embeddings and their gradient, plus ``SIMILARITY_COPIES``
+    fp32 copies of the similarity matrix (:func:`similarity_bytes`)."""
+    a, b, c = additive_fit(row)
+    width = row['width']
+    return (a + b * x + c * local + (num - local) * width * 4 * 2 +
+            similarity_bytes(flops.get(('loss', 'forward'), 0.0), width))
 
 
 def sample_texts(samples) -> List[str]:
@@ -354,6 +408,20 @@ def cost_entry(model, entry: dict, args, vocabulary_size: int) -> Dict:
             log(f'{task}: measured batch {b}, input '
                 f'{"x".join(map(str, shape)) if shape[0] else "text"}, '
                 f'{y} targets in {time.perf_counter() - start:.1f} s')
+    check = None
+    if (args.check_batch and not localization and extrapolated
+            and args.check_batch > max(xs)):
+        # a held-out step: larger than the fitted ones, not in the fit
+        data = synthetic_batch(task, args.check_batch, size,
+                               max(min(ys), 1), seed=0, words=words)
+        if kind != 'none':
+            set_targets(model, task, kind, ys[-1], class_texts,
+                        sample_texts(data['data_samples']))
+        measured = measure(model, data)
+        check = dict(x=args.check_batch, y=ys[-1],
+                     peak_bytes=measured['peak_bytes'])
+        log(f'{task}: held-out check, batch {args.check_batch}, '
+            f'{ys[-1]} targets: {measured["peak_bytes"] / 1e9:.2f} GB')
     if class_texts is not None:  # the head's own names back
         model.tasks[task].set_classes(class_texts)
     return dict(task=task, entry=entry['name'], batch=batch,
@@ -361,6 +429,7 @@ def cost_entry(model, entry: dict, args, vocabulary_size: int) -> Dict:
                        f'{model.text_encoder.max_length} tokens'),
                 targets=num, target_kind=kind, x=x_target,
                 extrapolated=extrapolated, width=model.decoder.embed_dims,
+                check=check,
                 points=[dict(x=x, y=y, peak_bytes=v['peak_bytes'],
                              flops={f'{k[0]}/{k[1]}': f
                                     for k, f in v['flops'].items()})
@@ -395,10 +464,7 @@ def evaluate(row: Dict, gpus: int = 1, checkpoint: Union[bool, str] = True,
         # with every (gathered) target
         y = local if part == 'targets' else num
         flops[(part, direction)] = max(0.0, bilinear(values, row['x'], y))
-    peaks = {xy: p['peak_bytes'] for xy, p in points.items()}
-    act = bilinear(peaks, row['x'], local, y_cross=num)
-    # the gathered (N, D) embeddings and their gradient, beyond the shard
-    act += (num - local) * row['width'] * 4 * 2
+    act = activation_bytes(row, row['x'], local, num, flops)
     checkpointed = row['target_kind'] != 'none' and (
         local > chunk if checkpoint == 'auto' else bool(checkpoint))
     if checkpointed:
@@ -406,13 +472,28 @@ def evaluate(row: Dict, gpus: int = 1, checkpoint: Union[bool, str] = True,
         # of one chunk at a time, every row's output and gradient kept
         flops[('targets', 'recompute')] = flops.get(('targets', 'forward'),
                                                     0.0)
-        per_target = bilinear(peaks, row['x'], local + 1,
-                              y_cross=num) - bilinear(
-                                  peaks, row['x'], local, y_cross=num)
+        per_target = additive_fit(row)[2]
         kept = min(local, chunk)
-        act -= (per_target - row['width'] * 4 * 2) * (local - kept)
+        act -= max(0.0, per_target - row['width'] * 4 * 2) * (local - kept)
     return dict(flops=flops, activation_bytes=act, local=local,
                 checkpointed=checkpointed)
+
+
+def memory_check(row: Dict) -> Optional[str]:
+    """The memory model against the row's held-out step (``--check-batch``),
+    as a sentence; None without one."""
+    check = row.get('check')
+    if not check:
+        return None
+    loss = bilinear({(p['x'], p['y']): p['flops'].get('loss/forward', 0)
+                     for p in row['points']}, check['x'], check['y'])
+    predicted = activation_bytes(row, check['x'], check['y'], check['y'],
+                                 {('loss', 'forward'): loss})
+    measured = check['peak_bytes']
+    return (f"memory model, {row['task']}: a held-out step of "
+            f"{check['x']} samples and {check['y']} targets, predicted "
+            f'{predicted / 1e9:.2f} GB of activations, measured '
+            f'{measured / 1e9:.2f} GB ({predicted / measured - 1:+.0%})')
 
 
 # -------------------------------------------------------------- report
@@ -524,6 +605,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--measure-size', type=int, default=512,
                         help='crop side of the smaller measured '
                         'detection / segmentation step')
+    parser.add_argument('--check-batch', type=int, default=0,
+                        help='also measure a step of this many samples '
+                        'and report the memory model\'s error on it '
+                        '(0: off)')
     parser.add_argument('--task', nargs='+', default=None,
                         help='tasks to cost (default: every entry task)')
     parser.add_argument('--config-gpus', type=int, default=None,
@@ -570,8 +655,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg.merge_from_dict(args.cfg_options)
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmupv2'))
-    MMLogger.get_current_instance().setLevel('ERROR')
     transformers_logging.set_verbosity_error()  # texts longer than L
+    # quiet while measuring; the caller's logger level comes back after
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('ERROR')
+    try:
+        return _report(args, cfg)
+    finally:
+        logger.setLevel(level)
+
+
+def _report(args: argparse.Namespace, cfg: Config) -> int:
+    """Measure (or read) the rows of ``cfg`` and print / write the tables."""
     checkpoint = cfg.model.get('checkpoint_targets', 'auto')
     chunk = cfg.model.get('target_chunk_size', 4096)
     gpus = args.config_gpus or config_gpus(args.config)
@@ -585,7 +681,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(measured, f, indent=1)
-    params, notes = measured['params'], measured['notes']
+    params = measured['params']
+    notes = measured['notes'] + [
+        n for n in map(memory_check, measured['rows']) if n]
     flop_table, lever_table, header, summary = report(
         measured['rows'], params, gpus, checkpoint, chunk, args)
     name = osp.splitext(osp.basename(args.config))[0]
