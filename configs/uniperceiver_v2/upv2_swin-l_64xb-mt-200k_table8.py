@@ -13,9 +13,16 @@ _base_ = ['./upv2_swin-b_32xb-mt-200k_table8.py']
 # Swin-L instead of Swin-B: the large architecture, its stage widths into
 # the neck, and its checkpoint. Also the top-level ``image_encoder`` (what
 # the model files name f_image), so that it describes this model.
+#
+# ``with_cp``: the Swin-L blocks are gradient-checkpointed. Without it one
+# ImageNet step of 28 images at 384 x 384 needs ~80 GB in fp32, more than an
+# 80 GB GPU; with it ~50 GB, for ~20 % more FLOPs (the blocks' forward runs
+# again in the backward; docs/benchmark.md, "Paper-scale step cost"). Set
+# it to False on larger GPUs or under bf16 autocast.
 image_encoder = dict(
     backbone=dict(
         arch='large',
+        with_cp=True,
         init_cfg=dict(
             _delete_=True,
             type='Pretrained',

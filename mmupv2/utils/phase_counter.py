@@ -90,7 +90,13 @@ class _CountOps(TorchDispatchMode):
         if node is None:
             key = (counter.current, 'forward')
         else:  # the backward of a node, or a checkpoint's recomputation
-            key = (node.metadata.get(_KEY, DEFAULT_PHASE), 'backward')
+            if _KEY not in node.metadata:
+                # made by a reentrant checkpoint's recomputation, inside
+                # the backward (no function mode runs there): the phase of
+                # the checkpoint, the last tagged node that ran
+                node.metadata[_KEY] = counter._backward_phase
+            counter._backward_phase = node.metadata[_KEY]
+            key = (node.metadata[_KEY], 'backward')
         formula = FLOP_FORMULAS.get(func._overloadpacket)
         if formula is not None:
             counter.flops[key] += int(formula(*args, **kwargs, out_val=out))
@@ -123,7 +129,9 @@ class PhaseCounter:
     (nodes are tagged as the forward makes them), so a phase's backward is
     attributed to it even though autograd runs it later. The recomputation
     of a gradient-checkpointed block runs inside the backward and counts
-    as its backward.
+    as its backward, as does the backward through the recomputed graph
+    (its nodes, made where no function mode runs, take the phase of the
+    last tagged node that ran: the checkpoint's).
 
     **Memory**: every storage that an operator inside the counter
     allocates is added when made and removed when freed (a weak reference
@@ -141,6 +149,7 @@ class PhaseCounter:
         self._live: Dict[int, int] = {}
         self._phases: List[str] = []
         self._stack = contextlib.ExitStack()
+        self._backward_phase = DEFAULT_PHASE  # of the last tagged node run
 
     @property
     def current(self) -> str:

@@ -52,6 +52,28 @@ def test_flops_per_phase_and_direction_match_a_hand_count():
     assert counter.by_phase()['c']['backward'] > 0
 
 
+@pytest.mark.parametrize('reentrant', [False, True])
+def test_checkpointed_phase_counts_its_recomputation(reentrant):
+    """Linear(8->16) checkpointed in phase 'a' (as mmpretrain's Swin blocks
+    with ``with_cp``: the next op of the phase takes its output), batch 3:
+    the backward of the recomputed graph is 'a''s too, nothing under
+    'other'. Reentrant: the forward runs again in the backward (3 x one
+    product in all); non-reentrant stops the recomputation once the saved
+    tensors are back (here Linear's inputs: the product is not rerun)."""
+    layer = nn.Linear(8, 16)
+    x = torch.randn(3, 8, requires_grad=True)
+    counter = PhaseCounter()
+    with counter:
+        with counter.phase('a'):
+            h = torch.utils.checkpoint.checkpoint(
+                layer, x, use_reentrant=reentrant) * 2
+        h.square().sum().backward()
+    one = 2 * 3 * 8 * 16
+    assert counter.by_phase()['a'] == dict(
+        forward=one, backward=(3 if reentrant else 2) * one)
+    assert counter.by_phase().get('other', {}).get('backward', 0) == 0
+
+
 def test_inner_phase_can_keep_the_outer_one():
     counter = PhaseCounter()
     layer = nn.Linear(4, 4)

@@ -697,9 +697,12 @@ def _report(args: argparse.Namespace, cfg: Config) -> int:
     for note in notes:
         print(f'- {note}')
     if args.write:
+        checks = {r['check']['x'] for r in measured['rows'] if r.get('check')}
+        check_flag = f' --check-batch {max(checks)}' if checks else ''
         description = (
             f'Command: `python tools/analysis_tools/step_cost.py '
-            f'{args.config} --write {args.write}`. One training step on one '
+            f'{args.config}{check_flag} --write {args.write}`. One '
+            'training step on one '
             f'GPU of {gpus}, targets sharded (`shard_targets`), at Table 8\'s '
             "batch and the config's input sizes, random weights, "
             f'{params / 1e6:.1f} M parameters. FLOPs (2 per multiply-add '
@@ -710,8 +713,12 @@ def _report(args: argparse.Namespace, cfg: Config) -> int:
             'a GPU encodes more than one chunk of '
             f'{chunk}; the same result):\n\n' + lever_table +
             '\n\nMemory: fp32 activations, temporaries and gradients as '
-            'measured on the CPU (a fit of smaller steps where it says so) '
-            'plus 12 bytes per parameter (weights, AdamW moments). '
+            'measured on the CPU, plus 12 bytes per parameter (weights, '
+            'AdamW moments). Where it says extrapolated, a model of the '
+            'smaller steps: a fixed part, a part per sample (pixel) and a '
+            'part per target of this GPU, least squares, plus the gathered '
+            'embeddings and three fp32 copies of the similarity matrix '
+            '(docs/tools.md, step_cost). '
             'Predicted times: step FLOPs / (dense bf16 peak x MFU '
             f'{args.mfu:.0%}). Target share: the target encoding\'s FLOPs '
             'over the step\'s, every GPU encoding every target '
