@@ -90,6 +90,7 @@ from mmupv2.testing.synthetic import (  # noqa: E402
     synthetic_bpe_tokenizer,
 )
 from mmupv2.utils.benchmark_table import peak_tflops  # noqa: E402
+from mmupv2.utils.logger_level import current_logger_level  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 R50_CONFIG = osp.join(ROOT, 'configs', 'uniperceiver_v2',
@@ -199,21 +200,6 @@ def pytorch_path_for_mmdet(active: bool):
         yield
     finally:
         mmcv_msda.IS_CUDA_AVAILABLE = before
-
-
-@contextlib.contextmanager
-def quiet_mmengine():
-    """mmengine's current logger at WARNING within the block."""
-    import logging
-
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 # ------------------------------------------------------------ encoder
@@ -342,7 +328,7 @@ def train_section(args, device: str, tmp: str,
     wrapper_cfg = dict(cfg.optim_wrapper)
     if device == 'cuda':
         wrapper_cfg.update(type='AmpOptimWrapper', dtype='bfloat16')
-    with quiet_mmengine():  # one log line per parameter otherwise
+    with current_logger_level('WARNING'):  # a log line per parameter
         optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
     loop = bare_loop(model, optim_wrapper)
     params = sum(p.numel() for p in model.parameters())

@@ -71,7 +71,6 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from transformers.utils import logging as transformers_logging
 
@@ -89,6 +88,7 @@ from mmupv2.utils.benchmark_table import (
     markdown_table,
     write_section,
 )
+from mmupv2.utils.logger_level import current_logger_level
 from mmupv2.utils.phase_counter import DEFAULT_PHASE, PhaseCounter
 
 #: the parts of a step, in the order of the tables
@@ -656,14 +656,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmupv2'))
     transformers_logging.set_verbosity_error()  # texts longer than L
-    # quiet while measuring; the caller's logger level comes back after
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel('ERROR')
-    try:
+    with current_logger_level('ERROR'):  # quiet while measuring
         return _report(args, cfg)
-    finally:
-        logger.setLevel(level)
 
 
 def _report(args: argparse.Namespace, cfg: Config) -> int:
